@@ -1,0 +1,58 @@
+// The published artifact: `npm pack`, installed into an empty project, works there.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+describe('the npm package', () => {
+  let dir;
+  let tarball;
+  let packed;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ssebus-pack-'));
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root });
+    packed = JSON.parse(stdout)[0];
+    tarball = join(dir, packed.filename);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('contains the allow-listed files and nothing else', () => {
+    const files = packed.files.map((f) => f.path).sort();
+    assert.deepEqual(files, [
+      'LICENSE',
+      'README.md',
+      'dist/ssebus_core.js',
+      'dist/ssebus_core.wasm',
+      'js/index.d.ts',
+      'js/index.js',
+      'package.json',
+    ]);
+  });
+
+  it('installs into an empty project and works there', async () => {
+    const app = join(dir, 'app');
+    await run('mkdir', ['-p', app]);
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: app });
+    assert.ok((await readdir(join(app, 'node_modules', 'ssebus', 'dist'))).includes('ssebus_core.wasm'));
+    await writeFile(
+      join(app, 'main.js'),
+      `import { createEventBus } from 'ssebus';
+       const bus = await createEventBus();
+       const seen = [];
+       bus.on('video:*', (p, meta) => seen.push(meta.name + ' ' + p.videoId));
+       bus.emit('video_created', { videoId: 'v1' });
+       bus.destroy();
+       console.log(JSON.stringify(seen));`,
+    );
+    const { stdout } = await run('node', ['main.js'], { cwd: app });
+    assert.deepEqual(JSON.parse(stdout), ['video_created v1']);
+  });
+});
