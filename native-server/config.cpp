@@ -1,0 +1,74 @@
+#include "config.hpp"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+namespace ssebus::server {
+
+std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_code) {
+    Config c;
+    CLI::App app{"ssebus-server: Server-Sent Events hub for ssebus front ends"};
+    app.get_formatter()->column_width(40);
+
+    std::int64_t heartbeat_ms = c.heartbeat.count();
+    std::int64_t header_timeout_ms = c.header_timeout.count();
+    std::int64_t demo_step_ms = c.demo_step.count();
+    std::int64_t max_age_ms = 0;
+    std::string cors;
+
+    app.add_option("--address", c.address, "Address to listen on")->envname("SSEBUS_ADDRESS")->capture_default_str();
+    app.add_option("--port", c.port, "Port to listen on (0: any free port)")->envname("SSEBUS_PORT")->capture_default_str();
+    app.add_option("--static-dir", c.static_dir, "Directory of the web demo to serve at / (default: a built-in page)")
+        ->envname("SSEBUS_STATIC_DIR");
+    app.add_option("--history-size", c.history_size, "Events kept for replay")
+        ->envname("SSEBUS_HISTORY_SIZE")->capture_default_str()->check(CLI::Range(1, 10'000'000));
+    app.add_option("--heartbeat-ms", heartbeat_ms, "Comment heartbeat interval")
+        ->envname("SSEBUS_HEARTBEAT_MS")->capture_default_str()->check(CLI::Range(10, 3'600'000));
+    app.add_option("--stream-max-age-ms", max_age_ms, "Close each stream after this long (0: never); clients resume")
+        ->envname("SSEBUS_STREAM_MAX_AGE_MS")->capture_default_str()->check(CLI::Range(0, 86'400'000));
+    app.add_option("--retry-ms", c.retry_ms, "Reconnect delay sent to clients as retry:")
+        ->envname("SSEBUS_RETRY_MS")->capture_default_str();
+    app.add_option("--queue-max-bytes", c.queue_max_bytes, "Per-stream queue limit in bytes; past it the client is disconnected")
+        ->envname("SSEBUS_QUEUE_MAX_BYTES")->capture_default_str()->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34));
+    app.add_option("--queue-max-events", c.queue_max_events, "Per-stream queue limit in events")
+        ->envname("SSEBUS_QUEUE_MAX_EVENTS")->capture_default_str()->check(CLI::Range(1, 100'000'000));
+    app.add_option("--body-limit", c.body_limit, "Largest request body in bytes (larger: 413)")
+        ->envname("SSEBUS_BODY_LIMIT")->capture_default_str();
+    app.add_option("--header-timeout-ms", header_timeout_ms, "Time a client has to send a whole request")
+        ->envname("SSEBUS_HEADER_TIMEOUT_MS")->capture_default_str()->check(CLI::Range(100, 600'000));
+    app.add_option("--jwt-secret", c.jwt_secret, "HS256 secret of client tokens (default: random per run)")
+        ->envname("SSEBUS_JWT_SECRET");
+    app.add_option("--publisher-key", c.publisher_key, "Key that publishing requires (default: random, printed)")
+        ->envname("SSEBUS_PUBLISHER_KEY");
+    app.add_option("--mux-secret", c.mux_secret, "Mux webhook signing secret (unset: webhooks are refused)")
+        ->envname("SSEBUS_MUX_SECRET");
+    app.add_option("--cors-origins", cors, "Comma-separated origins allowed by CORS ('*': any, without credentials)")
+        ->envname("SSEBUS_CORS_ORIGINS");
+    app.add_option("--max-streams-per-user", c.max_streams_per_user, "Open streams one user may hold (more: 429)")
+        ->envname("SSEBUS_MAX_STREAMS_PER_USER")->capture_default_str();
+    app.add_option("--threads", c.threads, "I/O threads")->envname("SSEBUS_THREADS")->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    app.add_flag("--demo", c.demo, "Run the demo stream generators, and allow demo logins")->envname("SSEBUS_DEMO");
+    app.add_option("--demo-step-ms", demo_step_ms, "Pace of the simulated pipeline and uploads")
+        ->envname("SSEBUS_DEMO_STEP_MS")->capture_default_str()->check(CLI::Range(1, 60'000));
+    app.add_flag("--quiet", c.quiet, "Log nothing but the listening line and errors")->envname("SSEBUS_QUIET");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        exit_code = app.exit(e);
+        return std::nullopt;
+    }
+    c.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+    c.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+    c.demo_step = std::chrono::milliseconds(demo_step_ms);
+    c.stream_max_age = std::chrono::milliseconds(max_age_ms);
+    for (auto item : CLI::detail::split(cors, ',')) {
+        CLI::detail::trim(item);
+        if (!item.empty()) c.cors_origins.push_back(item);
+    }
+    return c;
+}
+
+}  // namespace ssebus::server

@@ -1,0 +1,40 @@
+// The server's settings: command-line flags, each also an environment variable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ssebus::server {
+
+struct Config {
+    std::string address = "127.0.0.1";
+    unsigned short port = 8080;
+    std::string static_dir;                   // empty: the built-in page
+    std::size_t history_size = 10'000;
+    std::chrono::milliseconds heartbeat{15'000};
+    std::chrono::milliseconds stream_max_age{0};  // 0: streams are never rotated
+    std::uint32_t retry_ms = 3'000;           // sent as `retry:` at the start of every stream
+    std::size_t queue_max_bytes = 1 << 20;    // per stream; past it the client is disconnected
+    std::size_t queue_max_events = 1'000;
+    std::size_t body_limit = 64 * 1024;
+    std::chrono::milliseconds header_timeout{10'000};
+    std::string jwt_secret;                   // empty: made up at start (tokens then last one run)
+    std::string publisher_key;                // empty: made up at start and printed
+    std::string mux_secret;                   // empty: Mux webhooks are refused
+    std::vector<std::string> cors_origins;    // allow-list; "*" allows any origin without credentials
+    std::size_t max_streams_per_user = 5;
+    unsigned threads = 2;
+    bool demo = false;                        // demo generators, demo login, demo config route
+    std::chrono::milliseconds demo_step{400}; // pace of the demo pipeline and uploads
+    std::optional<std::uint64_t> first_id;    // for tests; default: the clock in microseconds
+    bool quiet = false;
+};
+
+// Parses argv (and SSEBUS_* environment variables). Returns nullopt after printing help or
+// an error; `exit_code` then says how to exit.
+std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_code);
+
+}  // namespace ssebus::server

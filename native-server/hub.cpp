@@ -1,0 +1,251 @@
+#include "hub.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "ssebus/sse_writer.hpp"
+
+namespace ssebus::server {
+
+namespace {
+
+constexpr std::size_t max_latest_types = 1024;
+
+std::uint64_t clock_id() {
+    using namespace std::chrono;
+    return static_cast<std::uint64_t>(
+        duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
+
+bool Filter::matches(const Event& e) const {
+    if (e.stream.empty()) return global;
+    if (e.stream == "*") return !streams.empty();
+    return streams.count(e.stream) != 0;
+}
+
+bool reaches(const Target& target, const ClientInfo& client) {
+    switch (target.kind) {
+        case Target::Kind::all: return true;
+        case Target::Kind::broadcast: return client.authenticated();
+        case Target::Kind::user: return client.authenticated() && client.user == target.id;
+        case Target::Kind::session: return !client.session.empty() && client.session == target.id;
+        case Target::Kind::client: return client.client_id == target.id;
+    }
+    return false;
+}
+
+nlohmann::json HubStats::to_json() const {
+    return {
+        {"active_clients", active_clients},
+        {"authenticated_clients", authenticated_clients},
+        {"clients_by_route", clients_by_route},
+        {"clients_by_stream", clients_by_stream},
+        {"total_events_broadcast", events_published},
+        {"frames_delivered", frames_delivered},
+        {"events_replayed", events_replayed},
+        {"gaps_reported", gaps_reported},
+        {"slow_clients_disconnected", slow_clients_disconnected},
+        {"streams_refused", streams_refused},
+        {"connections_total", connections_total},
+        {"history_size", history_size},
+        {"history_earliest_id", history_earliest_id},
+        {"last_id", last_id},
+    };
+}
+
+StreamTicket::StreamTicket(StreamTicket&& other) noexcept
+    : hub_(std::exchange(other.hub_, nullptr)), user_(std::move(other.user_)) {}
+
+StreamTicket& StreamTicket::operator=(StreamTicket&& other) noexcept {
+    if (this != &other) {
+        if (hub_) hub_->release_stream(user_);
+        hub_ = std::exchange(other.hub_, nullptr);
+        user_ = std::move(other.user_);
+    }
+    return *this;
+}
+
+StreamTicket::~StreamTicket() {
+    if (hub_) hub_->release_stream(user_);
+}
+
+Hub::Hub(HubOptions options)
+    : options_(options), next_id_(options.first_id.value_or(clock_id())), first_id_(next_id_) {
+    if (options_.history_size == 0) options_.history_size = 1;
+}
+
+EventPtr Hub::publish(Event event, std::size_t* delivered) {
+    std::lock_guard fanout(fanout_mutex_);
+    EventPtr published;
+    std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
+    {
+        std::lock_guard lock(mutex_);
+        published = std::make_shared<const PublishedEvent>(next_id_++, std::move(event), now_ms());
+        ++published_;
+        history_.push_back(published);
+        if (history_.size() > options_.history_size) {
+            dropped_up_to_ = history_.front()->id();
+            history_.pop_front();
+        }
+        auto& latest = latest_by_type_[published->event().name];
+        latest = published;
+        if (latest_by_type_.size() > max_latest_types) {
+            auto oldest = std::min_element(latest_by_type_.begin(), latest_by_type_.end(),
+                                           [](auto& a, auto& b) { return a.second->id() < b.second->id(); });
+            latest_by_type_.erase(oldest);
+        }
+        targets.reserve(subscribers_.size());
+        for (auto& [_, entry] : subscribers_) {
+            if (!entry.subscription->selects(published->event())) continue;
+            if (auto s = entry.subscriber.lock()) targets.emplace_back(std::move(s), entry.subscription->framing);
+        }
+    }
+    // Sent outside the registry lock (attach and detach go on), but inside the fan-out
+    // lock: the next event cannot overtake this one on any stream. Frames are built once
+    // per wire shape, then shared by every stream of that shape.
+    for (auto& [s, framing] : targets) s->deliver(published->frame(framing));
+    delivered_.fetch_add(targets.size(), std::memory_order_relaxed);
+    if (delivered) *delivered = targets.size();
+    return published;
+}
+
+EventPtr Hub::notify_all(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms) {
+    return publish({.name = std::move(name), .data = data.dump(), .retry_ms = retry_ms});
+}
+
+EventPtr Hub::broadcast(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms) {
+    return publish({.name = std::move(name), .data = data.dump(),
+                    .target = {Target::Kind::broadcast, {}}, .retry_ms = retry_ms});
+}
+
+EventPtr Hub::notify_user(const std::string& user, std::string name, const nlohmann::json& data,
+                          std::optional<std::uint32_t> retry_ms) {
+    return publish({.name = std::move(name), .data = data.dump(),
+                    .target = {Target::Kind::user, user}, .retry_ms = retry_ms});
+}
+
+EventPtr Hub::notify_session(const std::string& session, std::string name, const nlohmann::json& data,
+                             std::optional<std::uint32_t> retry_ms) {
+    return publish({.name = std::move(name), .data = data.dump(),
+                    .target = {Target::Kind::session, session}, .retry_ms = retry_ms});
+}
+
+EventPtr Hub::notify_client(const std::string& client, std::string name, const nlohmann::json& data,
+                            std::optional<std::uint32_t> retry_ms) {
+    return publish({.name = std::move(name), .data = data.dump(),
+                    .target = {Target::Kind::client, client}, .retry_ms = retry_ms});
+}
+
+std::optional<StreamTicket> Hub::admit(const ClientInfo& client) {
+    StreamTicket ticket;
+    if (!client.authenticated()) return ticket;
+    std::lock_guard lock(mutex_);
+    auto& n = streams_per_user_[client.user];
+    if (n >= options_.max_streams_per_user) {
+        ++refused_;
+        if (n == 0) streams_per_user_.erase(client.user);
+        return std::nullopt;
+    }
+    ++n;
+    ticket.hub_ = this;
+    ticket.user_ = client.user;
+    return ticket;
+}
+
+void Hub::release_stream(const std::string& user) {
+    std::lock_guard lock(mutex_);
+    auto it = streams_per_user_.find(user);
+    if (it == streams_per_user_.end()) return;
+    if (--it->second == 0) streams_per_user_.erase(it);
+}
+
+std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
+                               std::shared_ptr<const Subscription> subscription,
+                               std::optional<std::uint64_t> last_event_id) {
+    std::vector<Frame> first;
+    {
+        std::lock_guard lock(mutex_);
+        const Framing framing = subscription->framing;
+        if (last_event_id) {
+            // Events after the one the client saw are gone when they fell out of the
+            // history, or were issued by an earlier run of the server.
+            const std::uint64_t earliest = history_.empty() ? next_id_ : history_.front()->id();
+            if (*last_event_id < dropped_up_to_ || *last_event_id + 1 < first_id_) {
+                nlohmann::json gap{{"requested", *last_event_id}, {"earliest", earliest}};
+                first.push_back(std::make_shared<const std::string>(
+                    sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
+                ++gaps_;
+            }
+            auto it = std::upper_bound(history_.begin(), history_.end(), *last_event_id,
+                                       [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
+            for (; it != history_.end(); ++it) {
+                if (!subscription->selects((*it)->event())) continue;
+                first.push_back((*it)->frame(framing));
+                ++replayed_;
+            }
+        } else if (subscription->latest_per_type) {
+            std::vector<EventPtr> latest;
+            for (auto& [_, e] : latest_by_type_)
+                if (subscription->selects(e->event())) latest.push_back(e);
+            std::sort(latest.begin(), latest.end(), [](auto& a, auto& b) { return a->id() < b->id(); });
+            for (auto& e : latest) first.push_back(e->frame(framing));
+        }
+        ++connections_;
+        subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+    }
+    return first;
+}
+
+void Hub::detach(const Subscriber* subscriber) {
+    std::lock_guard lock(mutex_);
+    subscribers_.erase(subscriber);
+}
+
+void Hub::close_all(const std::string& final_comment) {
+    const Frame frame = std::make_shared<const std::string>(sse::comment(final_comment));
+    std::vector<std::shared_ptr<Subscriber>> all;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [_, entry] : subscribers_)
+            if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
+    }
+    for (auto& s : all) s->close(frame);
+}
+
+std::size_t Hub::subscriber_count() const {
+    std::lock_guard lock(mutex_);
+    return subscribers_.size();
+}
+
+std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& pred) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(std::count_if(subscribers_.begin(), subscribers_.end(),
+                                                  [&](auto& kv) { return pred(*kv.second.subscription); }));
+}
+
+HubStats Hub::stats() const {
+    HubStats s;
+    std::lock_guard lock(mutex_);
+    s.active_clients = subscribers_.size();
+    for (auto& [_, entry] : subscribers_) {
+        const auto& sub = *entry.subscription;
+        if (sub.client.authenticated()) ++s.authenticated_clients;
+        ++s.clients_by_route[sub.client.route];
+        for (auto& stream : sub.filter.streams) ++s.clients_by_stream[stream];
+    }
+    s.events_published = published_;
+    s.frames_delivered = delivered_.load(std::memory_order_relaxed);
+    s.events_replayed = replayed_;
+    s.gaps_reported = gaps_;
+    s.slow_clients_disconnected = slow_clients_.load(std::memory_order_relaxed);
+    s.streams_refused = refused_;
+    s.connections_total = connections_;
+    s.history_size = history_.size();
+    s.history_earliest_id = history_.empty() ? 0 : history_.front()->id();
+    s.last_id = next_id_ - 1;
+    return s;
+}
+
+}  // namespace ssebus::server

@@ -1,0 +1,181 @@
+// The hub: subscribers, streams, targets and a bounded history. Every route is a view over
+// it: which events a subscriber selects (Filter + identity) and how it frames them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "event.hpp"
+
+namespace ssebus::server {
+
+// Who is on the other end of a stream.
+struct ClientInfo {
+    std::string client_id;   // from ?clientId= or made up by the server
+    std::string user;        // empty: anonymous
+    std::string session;
+    std::string route;       // "/api/events", ...
+    std::string remote;      // peer address, for logs
+    bool authenticated() const noexcept { return !user.empty(); }
+};
+
+// Which events a stream selects.
+struct Filter {
+    bool global = true;              // events with no stream
+    std::set<std::string> streams;   // named streams ("*" events reach any non-empty set)
+    bool matches(const Event& e) const;
+};
+
+bool reaches(const Target& target, const ClientInfo& client);
+
+// What a stream is: identity, selection and wire shape. Immutable once attached.
+struct Subscription {
+    ClientInfo client;
+    Filter filter;
+    Framing framing = Framing::named;
+    bool latest_per_type = false;    // start with the latest event of each type (/api/events/stream)
+    bool selects(const Event& e) const { return filter.matches(e) && reaches(e.target, client); }
+};
+
+// The hub's side of a stream (an sse_session). deliver() and close() are called from any
+// thread and must only post to the stream's own strand.
+class Subscriber {
+public:
+    virtual ~Subscriber() = default;
+    virtual void deliver(const Frame& frame) = 0;
+    virtual void close(const Frame& final_comment) = 0;
+};
+
+struct HubOptions {
+    std::size_t history_size = 10'000;
+    // The first id; by default the clock in microseconds, so that ids keep increasing
+    // across restarts.
+    std::optional<std::uint64_t> first_id;
+    std::size_t max_streams_per_user = 5;
+};
+
+struct HubStats {
+    std::size_t active_clients = 0;
+    std::size_t authenticated_clients = 0;
+    std::map<std::string, std::size_t> clients_by_route;
+    std::map<std::string, std::size_t> clients_by_stream;
+    std::uint64_t events_published = 0;
+    std::uint64_t frames_delivered = 0;
+    std::uint64_t events_replayed = 0;
+    std::uint64_t gaps_reported = 0;
+    std::uint64_t slow_clients_disconnected = 0;
+    std::uint64_t streams_refused = 0;  // over the per-user limit
+    std::uint64_t connections_total = 0;
+    std::size_t history_size = 0;
+    std::uint64_t history_earliest_id = 0;
+    std::uint64_t last_id = 0;
+    nlohmann::json to_json() const;
+};
+
+// A place for one more stream of a user; releases it when destroyed.
+class StreamTicket {
+public:
+    StreamTicket() = default;
+    StreamTicket(const StreamTicket&) = delete;
+    StreamTicket& operator=(const StreamTicket&) = delete;
+    StreamTicket(StreamTicket&& other) noexcept;
+    StreamTicket& operator=(StreamTicket&& other) noexcept;
+    ~StreamTicket();
+
+private:
+    friend class Hub;
+    class Hub* hub_ = nullptr;
+    std::string user_;
+};
+
+class Hub {
+public:
+    explicit Hub(HubOptions options = {});
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    // Publishes one event: gives it the next id, keeps it in the history, and sends its
+    // bytes to every stream that selects it, in id order for every stream.
+    // `delivered`, when given, receives the number of streams it was sent to.
+    EventPtr publish(Event event, std::size_t* delivered = nullptr);
+
+    // The in-process API for back-end code in the same binary.
+    EventPtr notify_all(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms = {});
+    EventPtr broadcast(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms = {});
+    EventPtr notify_user(const std::string& user, std::string name, const nlohmann::json& data,
+                         std::optional<std::uint32_t> retry_ms = {});
+    EventPtr notify_session(const std::string& session, std::string name, const nlohmann::json& data,
+                            std::optional<std::uint32_t> retry_ms = {});
+    EventPtr notify_client(const std::string& client, std::string name, const nlohmann::json& data,
+                           std::optional<std::uint32_t> retry_ms = {});
+
+    // Takes a place for one more stream of `client`'s user; nullopt when the user already
+    // has the maximum. Anonymous clients are not limited here.
+    std::optional<StreamTicket> admit(const ClientInfo& client);
+
+    // Registers a stream and returns, atomically with respect to publish(), the frames it
+    // must send before any live one: a gap notice, then every retained event after
+    // `last_event_id` that it selects (or the latest of each type). Nothing is missed and
+    // nothing is sent twice, however publishes and attaches interleave.
+    std::vector<Frame> attach(const std::shared_ptr<Subscriber>& subscriber,
+                              std::shared_ptr<const Subscription> subscription,
+                              std::optional<std::uint64_t> last_event_id);
+    void detach(const Subscriber* subscriber);
+
+    // Asks every stream to close after a final comment (shutdown).
+    void close_all(const std::string& final_comment);
+
+    void count_slow_client() noexcept { slow_clients_.fetch_add(1, std::memory_order_relaxed); }
+    HubStats stats() const;
+    std::size_t subscriber_count() const;
+    std::size_t count_clients(const std::function<bool(const Subscription&)>& pred) const;
+
+    // Lifecycle hooks; set them before the server starts.
+    std::function<void(const ClientInfo&)> on_connect;
+    std::function<void(const ClientInfo&)> on_disconnect;
+    std::function<void(const ClientInfo&, const std::string& what)> on_error;
+    std::function<void(const ClientInfo&)> on_heartbeat;
+
+private:
+    friend class StreamTicket;
+    void release_stream(const std::string& user);
+
+    struct Entry {
+        std::weak_ptr<Subscriber> subscriber;
+        std::shared_ptr<const Subscription> subscription;
+    };
+
+    HubOptions options_;
+    // Serialises fan-out so that every stream receives events in id order, while the
+    // registry lock is held only to number, record and select.
+    std::mutex fanout_mutex_;
+    mutable std::mutex mutex_;
+    std::uint64_t next_id_;
+    std::uint64_t first_id_;
+    std::uint64_t dropped_up_to_ = 0;  // the newest id that fell out of the history
+    std::deque<EventPtr> history_;
+    std::unordered_map<std::string, EventPtr> latest_by_type_;
+    std::unordered_map<const Subscriber*, Entry> subscribers_;
+    std::unordered_map<std::string, std::size_t> streams_per_user_;
+    std::uint64_t published_ = 0;
+    std::uint64_t replayed_ = 0;
+    std::uint64_t gaps_ = 0;
+    std::uint64_t refused_ = 0;
+    std::uint64_t connections_ = 0;
+    std::atomic<std::uint64_t> delivered_{0};
+    std::atomic<std::uint64_t> slow_clients_{0};
+};
+
+}  // namespace ssebus::server

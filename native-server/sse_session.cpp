@@ -1,0 +1,148 @@
+#include "sse_session.hpp"
+
+#include "ssebus/sse_writer.hpp"
+
+namespace ssebus::server {
+
+namespace {
+
+const Frame& heartbeat_frame() {
+    static const Frame frame = std::make_shared<const std::string>(sse::comment("heartbeat"));
+    return frame;
+}
+
+// Frames go out in one gathered write of at most this many.
+constexpr std::size_t max_frames_per_write = 256;
+
+}  // namespace
+
+SseSession::SseSession(beast::tcp_stream&& stream, Hub& hub, std::shared_ptr<const Subscription> subscription,
+                       StreamTicket ticket, SseLimits limits)
+    : stream_(std::move(stream)),
+      hub_(hub),
+      subscription_(std::move(subscription)),
+      ticket_(std::move(ticket)),
+      limits_(limits),
+      heartbeat_(stream_.get_executor()),
+      max_age_(stream_.get_executor()) {}
+
+SseSession::~SseSession() {
+    leave();
+}
+
+void SseSession::leave() {
+    if (!attached_) return;
+    attached_ = false;
+    hub_.detach(this);
+    ticket_ = StreamTicket{};  // the user's place is free for the reconnect
+    if (hub_.on_disconnect) hub_.on_disconnect(subscription_->client);
+}
+
+void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble) {
+    // A stream has no deadline: the heartbeat and the slow-client limit watch it instead.
+    stream_.expires_never();
+    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true));
+    enqueue(std::make_shared<const std::string>(std::move(head)));
+    for (auto& f : preamble) enqueue(f);
+    // Attach on this strand: live deliveries are posted here, so they queue behind the replay.
+    for (auto& f : hub_.attach(shared_from_this(), subscription_, last_event_id)) enqueue(f);
+    attached_ = true;
+    if (hub_.on_connect) hub_.on_connect(subscription_->client);
+    arm_heartbeat();
+    if (limits_.max_age.count() > 0) {
+        // Rotating streams spreads clients over restarted or added servers; the client
+        // reconnects at once and resumes from its last id.
+        max_age_.expires_after(limits_.max_age);
+        max_age_.async_wait([self = shared_from_this()](error_code ec) {
+            static const Frame rotated = std::make_shared<const std::string>(sse::comment("stream rotated"));
+            if (!ec) self->close(rotated);
+        });
+    }
+    do_read();
+}
+
+void SseSession::deliver(const Frame& frame) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
+}
+
+void SseSession::close(const Frame& final_comment) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), final_comment] {
+        if (self->closed_) return;
+        self->enqueue(final_comment);
+        self->closing_ = true;
+        if (self->writing_.empty()) self->shut("closed by the server");
+    });
+}
+
+void SseSession::enqueue(const Frame& frame) {
+    if (closed_ || closing_) return;
+    if (queue_.size() >= limits_.queue_max_events || queued_bytes_ + frame->size() > limits_.queue_max_bytes) {
+        // Too far behind: let it go; it will reconnect and replay from its last id.
+        hub_.count_slow_client();
+        if (hub_.on_error) hub_.on_error(subscription_->client, "slow client disconnected");
+        shut("slow client");
+        return;
+    }
+    queued_bytes_ += frame->size();
+    queue_.push_back(frame);
+    if (!writing_.empty()) return;  // a write is in flight; on_write continues
+    do_write();
+}
+
+void SseSession::do_write() {
+    const std::size_t n = std::min(queue_.size(), max_frames_per_write);
+    writing_.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    buffers_.clear();
+    for (auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
+    net::async_write(stream_, buffers_, beast::bind_front_handler(&SseSession::on_write, shared_from_this()));
+}
+
+void SseSession::on_write(error_code ec, std::size_t) {
+    for (auto& f : writing_) queued_bytes_ -= f->size();
+    writing_.clear();
+    if (ec) return shut("write failed");
+    if (!queue_.empty()) return do_write();
+    if (closing_) shut("closed by the server");
+}
+
+void SseSession::do_read() {
+    // Nothing is expected from the client; a read completes when it goes away.
+    stream_.async_read_some(net::buffer(read_buffer_), beast::bind_front_handler(&SseSession::on_read, shared_from_this()));
+}
+
+void SseSession::on_read(error_code ec, std::size_t) {
+    if (ec) return shut("client went away");
+    do_read();
+}
+
+void SseSession::arm_heartbeat() {
+    heartbeat_.expires_after(limits_.heartbeat);
+    heartbeat_.async_wait(beast::bind_front_handler(&SseSession::on_heartbeat, shared_from_this()));
+}
+
+void SseSession::on_heartbeat(error_code ec) {
+    if (ec || closed_) return;
+    enqueue(heartbeat_frame());
+    if (hub_.on_heartbeat) hub_.on_heartbeat(subscription_->client);
+    if (!closed_) arm_heartbeat();
+}
+
+void SseSession::shut(const char*) {
+    if (closed_) return;
+    closed_ = true;
+    max_age_.cancel();
+    // Leave the hub now, not in the destructor: deliveries already posted still hold this
+    // session, and a busy hub would otherwise keep posting to it.
+    leave();
+    heartbeat_.cancel();
+    queue_.clear();
+    error_code ignored;
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    // Pending operations complete with errors and drop their references; the destructor
+    // then leaves the hub.
+}
+
+}  // namespace ssebus::server

@@ -1,0 +1,66 @@
+// One Server-Sent Events stream. It owns its socket, its write queue and its heartbeat
+// timer; the hub reaches it only by posting to its strand. At most one write is in
+// flight; the queue is bounded in bytes and events, and a client that falls that far
+// behind is disconnected (it will reconnect and replay) so that it never slows the others.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hub.hpp"
+#include "net.hpp"
+
+namespace ssebus::server {
+
+struct SseLimits {
+    std::size_t queue_max_bytes = 1 << 20;
+    std::size_t queue_max_events = 1'000;
+    std::chrono::milliseconds heartbeat{15'000};
+    std::chrono::milliseconds max_age{0};  // 0: a stream lives as long as its client
+};
+
+class SseSession : public Subscriber, public std::enable_shared_from_this<SseSession> {
+public:
+    SseSession(beast::tcp_stream&& stream, Hub& hub, std::shared_ptr<const Subscription> subscription,
+               StreamTicket ticket, SseLimits limits);
+    ~SseSession() override;
+
+    // Writes `head` (the response header and the stream's first bytes), attaches to the hub,
+    // and replays what the client missed since `last_event_id`.
+    void run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble);
+
+    void deliver(const Frame& frame) override;
+    void close(const Frame& final_comment) override;
+
+private:
+    void enqueue(const Frame& frame);
+    void do_write();
+    void on_write(error_code ec, std::size_t bytes);
+    void do_read();
+    void on_read(error_code ec, std::size_t bytes);
+    void arm_heartbeat();
+    void on_heartbeat(error_code ec);
+    void shut(const char* why);
+    void leave();
+
+    beast::tcp_stream stream_;
+    Hub& hub_;
+    std::shared_ptr<const Subscription> subscription_;
+    StreamTicket ticket_;
+    SseLimits limits_;
+    net::steady_timer heartbeat_;
+    net::steady_timer max_age_;
+    std::deque<Frame> queue_;
+    std::size_t queued_bytes_ = 0;
+    std::vector<Frame> writing_;  // the frames of the write in flight
+    std::vector<net::const_buffer> buffers_;
+    std::array<char, 512> read_buffer_{};
+    bool attached_ = false;
+    bool closing_ = false;  // close after the queue is flushed
+    bool closed_ = false;
+};
+
+}  // namespace ssebus::server

@@ -1,0 +1,191 @@
+// Bad input, limits, slow clients and shutdown: clear errors, never a crash or a hang.
+#include <catch2/catch.hpp>
+
+#include "server_support.hpp"
+
+using namespace test;
+
+namespace {
+
+// Sends raw bytes and returns what comes back until the server closes (or 5 s pass).
+std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds wait = 5000ms) {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    net::write(socket, net::buffer(bytes));
+    std::string out;
+    net::steady_timer timer(ioc);
+    timer.expires_after(wait);
+    timer.async_wait([&](beast::error_code ec) {
+        if (!ec) socket.close();
+    });
+    std::array<char, 4096> buf;
+    std::function<void()> read = [&] {
+        socket.async_read_some(net::buffer(buf), [&](beast::error_code ec, std::size_t n) {
+            out.append(buf.data(), n);
+            if (ec) return (void)timer.cancel();
+            read();
+        });
+    };
+    read();
+    ioc.run();
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("publishing needs the key and a valid body") {
+    TestServer s;
+
+    SECTION("no key is 401") {
+        const auto r = request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})");
+        CHECK(r.status == 401);
+        CHECK(r.json()["error"].get<std::string>().find("publisher key") != std::string::npos);
+    }
+    SECTION("a wrong key is 401") {
+        CHECK(publish(s.port(), {{"event", "x"}}, "wrong-key").status == 401);
+        CHECK(request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})", {{"X-Publisher-Key", "nope"}}).status == 401);
+    }
+    SECTION("the X-Publisher-Key header works as well as Bearer") {
+        CHECK(request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})", {{"X-Publisher-Key", publisher_key}}).status == 202);
+    }
+    SECTION("invalid JSON is 400") {
+        const auto r = request(s.port(), http::verb::post, "/api/events", "{not json", {{"Authorization", "Bearer " + publisher_key}});
+        CHECK(r.status == 400);
+        CHECK(r.json()["error"] == "the body is not valid JSON");
+    }
+    SECTION("invalid UTF-8 in JSON is 400") {
+        const std::string body = "{\"event\":\"x\",\"data\":\"\xff\xfe\"}";
+        CHECK(request(s.port(), http::verb::post, "/api/events", body, {{"Authorization", "Bearer " + publisher_key}}).status == 400);
+    }
+    SECTION("bad fields are 400 and say which") {
+        auto err = [&](const nlohmann::json& body) {
+            const auto r = publish(s.port(), body);
+            CHECK(r.status == 400);
+            return r.json()["error"].get<std::string>();
+        };
+        CHECK(err({{"data", 1}}) == "\"event\" is required");
+        CHECK(err({{"event", 5}}) == "\"event\" must be a string");
+        CHECK(err({{"event", "a\nb"}}).find("without line breaks") != std::string::npos);
+        CHECK(err({{"event", "ssebus:gap"}}).find("reserved") != std::string::npos);
+        CHECK(err({{"event", "x"}, {"target", {{"type", "user"}}}}) == "target.id is required for target.type user");
+        CHECK(err({{"event", "x"}, {"target", {{"type", "everyone"}}}}).find("target.type must be") == 0);
+        CHECK(err({{"event", "x"}, {"retry", -5}}).find("\"retry\"") == 0);
+        CHECK(err({{"event", "x"}, {"stream", "a b"}}).find("\"stream\"") == 0);
+        const auto array = request(s.port(), http::verb::post, "/api/events", "[1,2]", {{"Authorization", "Bearer " + publisher_key}});
+        CHECK(array.status == 400);
+    }
+}
+
+TEST_CASE("requests past the limits are refused") {
+    auto c = test_config();
+    c.body_limit = 1024;
+    c.header_timeout = 300ms;
+    TestServer s(c);
+
+    SECTION("a body over the limit is 413") {
+        const auto r = request(s.port(), http::verb::post, "/api/events", std::string(4096, 'x'),
+                               {{"Authorization", "Bearer " + publisher_key}});
+        CHECK(r.status == 413);
+        CHECK(r.json()["error"] == "the request body is larger than 1024 bytes");
+    }
+    SECTION("a huge header is 431") {
+        const auto reply = raw_exchange(s.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32 * 1024, 'a') + "\r\n\r\n");
+        CHECK(reply.rfind("HTTP/1.1 431", 0) == 0);
+    }
+    SECTION("a malformed request is 400") {
+        const auto reply = raw_exchange(s.port(), "GARBAGE\r\n\r\n");
+        CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(reply.find("{\"error\":\"malformed HTTP request") != std::string::npos);
+    }
+    SECTION("malformed chunked encoding is 400") {
+        const auto reply = raw_exchange(s.port(), "POST /api/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+        CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
+    }
+    SECTION("a client that trickles its header (slowloris) is dropped") {
+        const auto start = std::chrono::steady_clock::now();
+        const auto reply = raw_exchange(s.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        CHECK(reply.empty());
+        CHECK(std::chrono::steady_clock::now() - start < 10s);  // dropped, not left hanging
+    }
+    SECTION("the server keeps serving others meanwhile") {
+        std::thread slow([&] { raw_exchange(s.port(), "GET /healthz HTTP/1.1\r\n"); });
+        CHECK(get(s.port(), "/healthz").status == 200);
+        slow.join();
+    }
+}
+
+TEST_CASE("a slow client is disconnected and never slows the others") {
+    auto c = test_config();
+    c.queue_max_bytes = 256 * 1024;
+    c.queue_max_events = 100'000;
+    TestServer s(c);
+    auto& hub = s.server.hub();
+
+    // A client that never reads, and one that does.
+    net::io_context ioc;
+    tcp::socket stuck(ioc);
+    stuck.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), s.port()));
+    const std::string req = "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    net::write(stuck, net::buffer(req));
+    SseClient healthy(s.port(), "/api/events");
+    REQUIRE(eventually([&] { return hub.subscriber_count() == 2; }));
+
+    // The healthy client reads on its own thread until the marker event arrives.
+    std::string marker_id;
+    std::thread reader([&] {
+        while (auto e = healthy.next(5000ms)) {
+            if (e->name == "after") {
+                marker_id = e->id;
+                return;
+            }
+        }
+    });
+    const nlohmann::json big = std::string(16 * 1024, 'x');
+    for (int i = 0; i < 4000 && hub.stats().slow_clients_disconnected == 0; ++i) {
+        hub.notify_all("big", big);
+        if (i % 2 == 0) std::this_thread::sleep_for(1ms);  // a pace a reading client keeps up with
+    }
+    CHECK(hub.stats().slow_clients_disconnected == 1);
+    CHECK(eventually([&] { return hub.subscriber_count() == 1; }));
+    // The healthy client still gets everything, up to the last event.
+    const auto last = hub.notify_all("after", 1);
+    reader.join();
+    CHECK(marker_id == std::to_string(last->id()));
+    CHECK(get(s.port(), "/metrics").body.find("ssebus_slow_clients_disconnected_total 1\n") != std::string::npos);
+}
+
+TEST_CASE("graceful shutdown: a final comment, streams closed, quickly") {
+    auto c = test_config();
+    auto server = std::make_unique<ssebus::server::Server>(c);
+    server->start();
+    SseClient a(server->port(), "/api/events");
+    SseClient b(server->port(), "/api/v1/events/stream/default");
+    // An idle keep-alive connection must not hold the shutdown either.
+    net::io_context ioc;
+    tcp::socket idle(ioc);
+    idle.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server->port()));
+    REQUIRE(eventually([&] { return server->hub().subscriber_count() == 2; }));
+
+    const auto port = server->port();
+    const auto start = std::chrono::steady_clock::now();
+    server->stop();
+    CHECK(std::chrono::steady_clock::now() - start < 10s);  // a hang guard; stop() itself gives up after 1.5 s
+    CHECK(a.closed_by_server());
+    CHECK(b.closed_by_server());
+    CHECK(a.raw().find("\n: server shutting down\n\n") != std::string::npos);
+    // Nothing listens any more.
+    tcp::socket late(ioc);
+    beast::error_code ec;
+    late.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+    CHECK(ec == net::error::connection_refused);
+    server.reset();
+}
+
+TEST_CASE("a port in use fails loudly") {
+    TestServer first;
+    auto c = test_config();
+    c.port = first.port();
+    ssebus::server::Server second(c);
+    CHECK_THROWS_WITH(second.start(), Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(first.port())));
+}

@@ -1,0 +1,405 @@
+// The server's routes, through HTTP, against a server started in-process on port 0.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "mux.hpp"
+#include "server_support.hpp"
+
+using namespace test;
+using ssebus::server::Config;
+
+TEST_CASE("service routes") {
+    TestServer s;
+
+    SECTION("GET /healthz answers ok") {
+        const auto r = get(s.port(), "/healthz");
+        CHECK(r.status == 200);
+        CHECK(r.json()["status"] == "ok");
+    }
+    SECTION("GET /metrics is Prometheus text") {
+        publish(s.port(), {{"event", "video:created"}, {"data", {{"videoId", "v1"}}}});
+        const auto r = get(s.port(), "/metrics");
+        CHECK(r.status == 200);
+        CHECK(r.header("Content-Type").rfind("text/plain", 0) == 0);
+        CHECK(r.body.find("# TYPE ssebus_active_clients gauge\nssebus_active_clients 0\n") != std::string::npos);
+        CHECK(r.body.find("ssebus_events_published_total 1\n") != std::string::npos);
+        CHECK(r.body.find("ssebus_slow_clients_disconnected_total 0\n") != std::string::npos);
+    }
+    SECTION("GET /api/events/stats counts clients and events") {
+        SseClient c(s.port(), "/api/events");
+        publish(s.port(), {{"event", "a"}});
+        publish(s.port(), {{"event", "b"}});
+        const auto stats = get(s.port(), "/api/events/stats").json();
+        CHECK(stats["active_clients"] == 1);
+        CHECK(stats["total_events_broadcast"] == 2);
+    }
+    SECTION("an unknown route is 404 with a JSON error") {
+        const auto r = get(s.port(), "/api/nothing");
+        CHECK(r.status == 404);
+        CHECK(r.header("Content-Type") == "application/json");
+        CHECK(r.json()["error"] == "no route /api/nothing");
+    }
+    SECTION("a wrong method is 405 with a JSON error") {
+        const auto r = request(s.port(), http::verb::delete_, "/api/events");
+        CHECK(r.status == 405);
+        CHECK(r.json()["error"] == "use GET, POST on /api/events");
+    }
+    SECTION("without a static directory, / is the built-in page") {
+        const auto r = get(s.port(), "/");
+        CHECK(r.status == 200);
+        CHECK(r.header("Content-Type") == "text/html; charset=utf-8");
+        CHECK(r.body.find("new EventSource") != std::string::npos);
+    }
+}
+
+TEST_CASE("static files of the web demo") {
+    namespace fs = std::filesystem;
+    const auto root = fs::temp_directory_path() / ("ssebus-static-" + std::to_string(::getpid()));
+    fs::create_directories(root / "assets");
+    std::ofstream(root / "index.html") << "<!doctype html><title>demo</title>";
+    std::ofstream(root / "assets" / "app-1234.js") << "console.log(1)";
+    std::ofstream(root.parent_path() / "ssebus-secret.txt") << "secret";
+    auto c = test_config();
+    c.static_dir = root.string();
+    TestServer s(c);
+
+    SECTION("files are served with their MIME type") {
+        const auto r = get(s.port(), "/assets/app-1234.js");
+        CHECK(r.status == 200);
+        CHECK(r.header("Content-Type") == "text/javascript; charset=utf-8");
+        CHECK(r.header("Cache-Control").find("immutable") != std::string::npos);
+        CHECK(r.body == "console.log(1)");
+    }
+    SECTION("/ is index.html, and so is a client-side route") {
+        CHECK(get(s.port(), "/").body == "<!doctype html><title>demo</title>");
+        CHECK(get(s.port(), "/videos/list").body == "<!doctype html><title>demo</title>");
+    }
+    SECTION("a missing asset is 404") {
+        CHECK(get(s.port(), "/assets/missing.js").status == 404);
+    }
+    SECTION("a path that escapes the root is 404") {
+        CHECK(get(s.port(), "/../ssebus-secret.txt").status == 404);
+        CHECK(get(s.port(), "/%2e%2e/ssebus-secret.txt").status == 404);
+        CHECK(get(s.port(), "/assets/%2e%2e/%2e%2e/ssebus-secret.txt").status == 404);
+        CHECK(get(s.port(), "/%2e%2e%2fssebus-secret.txt").status == 404);
+    }
+    fs::remove_all(root);
+    fs::remove(root.parent_path() / "ssebus-secret.txt");
+}
+
+TEST_CASE("a Server-Sent Events stream") {
+    auto c = test_config();
+    c.heartbeat = 100ms;
+    c.retry_ms = 1234;
+    TestServer s(c);
+
+    SECTION("has the headers proxies and browsers need") {
+        SseClient client(s.port(), "/api/events");
+        CHECK(client.status() == 200);
+        CHECK(client.header("Content-Type") == "text/event-stream");
+        CHECK(client.header("Cache-Control") == "no-cache");
+        CHECK(client.header("X-Accel-Buffering") == "no");
+    }
+    SECTION("starts with retry: and a comment, then sends heartbeat comments") {
+        SseClient client(s.port(), "/api/events");
+        client.drain(350ms);
+        CHECK(client.retry() == 1234);
+        CHECK(client.raw().rfind("retry: 1234\n: ssebus stream open\n\n", 0) == 0);
+        CHECK(std::count(client.comments().begin(), client.comments().end(), "heartbeat") >= 2);
+    }
+    SECTION("frames each event as id, event and one line of JSON") {
+        SseClient client(s.port(), "/api/events");
+        const auto r = publish(s.port(), {{"event", "video:created"}, {"data", {{"videoId", "v1"}, {"title", "a\nb"}}}});
+        REQUIRE(r.status == 202);
+        const auto id = r.json()["id"].get<std::uint64_t>();
+        CHECK(r.json()["delivered"] == 1);
+        const auto e = client.next();
+        REQUIRE(e);
+        CHECK(e->id == std::to_string(id));
+        CHECK(e->name == "video:created");
+        CHECK(e->json() == nlohmann::json{{"videoId", "v1"}, {"title", "a\nb"}});
+        CHECK(client.raw().find("data: {\"title\":\"a\\nb\",\"videoId\":\"v1\"}\n\n") != std::string::npos);
+    }
+    SECTION("ids strictly increase and start above the clock in microseconds") {
+        using namespace std::chrono;
+        const auto before = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+        SseClient client(s.port(), "/api/events");
+        std::uint64_t last = 0;
+        for (int i = 0; i < 20; ++i) publish(s.port(), {{"event", "tick"}, {"data", i}});
+        for (int i = 0; i < 20; ++i) {
+            const auto e = client.next();
+            REQUIRE(e);
+            const auto id = std::stoull(e->id);
+            CHECK(id > last);
+            CHECK(e->data == std::to_string(i));
+            last = id;
+        }
+        CHECK(last > static_cast<std::uint64_t>(before) - 60'000'000);  // seeded from the clock at start
+    }
+    SECTION("a per-event retry travels with the event") {
+        SseClient client(s.port(), "/api/events");
+        publish(s.port(), {{"event", "x"}, {"retry", 5000}});
+        REQUIRE(client.next());
+        CHECK(client.retry() == 5000);
+    }
+    SECTION("?streams= selects named streams; global events reach everyone") {
+        SseClient global(s.port(), "/api/events");
+        SseClient alpha(s.port(), "/api/events?streams=alpha");
+        publish(s.port(), {{"event", "in-alpha"}, {"stream", "alpha"}});
+        publish(s.port(), {{"event", "in-beta"}, {"stream", "beta"}});
+        publish(s.port(), {{"event", "everyone"}});
+        const auto a1 = alpha.next(), a2 = alpha.next();
+        REQUIRE(a1);
+        REQUIRE(a2);
+        CHECK(a1->name == "in-alpha");
+        CHECK(a2->name == "everyone");
+        const auto g = global.next();
+        REQUIRE(g);
+        CHECK(g->name == "everyone");
+        CHECK_FALSE(global.next(100ms));
+    }
+}
+
+TEST_CASE("the compatible stream shapes") {
+    auto c = test_config();
+    TestServer s(c);
+
+    SECTION("/api/events/stream frames {type, data, timestamp} and starts with the latest of each type") {
+        publish(s.port(), {{"event", "video:created"}, {"data", 1}});
+        publish(s.port(), {{"event", "video:created"}, {"data", 2}});
+        publish(s.port(), {{"event", "video:updated"}, {"data", 3}});
+        SseClient client(s.port(), "/api/events/stream");
+        const auto first = client.next(), second = client.next();
+        REQUIRE(first);
+        REQUIRE(second);
+        CHECK(first->name == "message");
+        CHECK(first->json()["type"] == "video:created");
+        CHECK(first->json()["data"] == 2);
+        CHECK(second->json()["type"] == "video:updated");
+        CHECK(second->json()["timestamp"].get<std::string>().size() == 24);  // 2026-11-22T21:30:00.123Z
+        publish(s.port(), {{"event", "live"}, {"data", {{"k", "v"}}}});
+        const auto live = client.next();
+        REQUIRE(live);
+        CHECK(live->json()["type"] == "live");
+        CHECK(live->json()["data"]["k"] == "v");
+    }
+    SECTION("/api/v1/events/stream/{id} frames {id, type, message, data, timestamp, stream_id}") {
+        SseClient alerts(s.port(), "/api/v1/events/stream/alerts");
+        SseClient other(s.port(), "/api/v1/events/stream/other");
+        auto r = publish(s.port(), {{"type", "alert"}, {"message", "disk full"}, {"data", {{"pct", 99}}}, {"stream_id", "alerts"}},
+                         publisher_key, "/api/v1/events/broadcast");
+        REQUIRE(r.status == 202);
+        const auto e = alerts.next();
+        REQUIRE(e);
+        const auto j = e->json();
+        CHECK(j["id"] == e->id);
+        CHECK(j["type"] == "alert");
+        CHECK(j["message"] == "disk full");
+        CHECK(j["data"]["pct"] == 99);
+        CHECK(j["stream_id"] == "alerts");
+        CHECK_FALSE(other.next(100ms));
+        // An empty stream_id reaches every stream.
+        publish(s.port(), {{"type", "all"}, {"message", "hello"}}, publisher_key, "/api/v1/events/broadcast");
+        CHECK(alerts.next()->json()["type"] == "all");
+        CHECK(other.next()->json()["type"] == "all");
+    }
+    SECTION("demo streams start, pause, resume and stop") {
+        auto control = [&](const std::string& id, const std::string& action, const std::string& key = publisher_key) {
+            return request(s.port(), http::verb::post, "/api/v1/events/stream/" + id + "/" + action, "",
+                           {{"Authorization", "Bearer " + key}});
+        };
+        const auto list = get(s.port(), "/api/v1/events/streams").json()["streams"];
+        REQUIRE(list.size() == 4);
+        CHECK(list[0]["id"] == "default");
+        CHECK(list[0]["status"] == "stopped");
+        CHECK(control("system", "start").json()["status"] == "running");
+        CHECK(control("system", "pause").json()["status"] == "paused");
+        CHECK(control("system", "resume").json()["status"] == "running");
+        CHECK(control("system", "stop").json()["status"] == "stopped");
+        CHECK(control("system", "start", "wrong").status == 401);
+        CHECK(control("nope", "start").status == 404);
+        CHECK(control("system", "explode").status == 400);
+    }
+}
+
+TEST_CASE("a running demo stream publishes to its subscribers") {
+    auto c = test_config();
+    TestServer s(c);
+    SseClient client(s.port(), "/api/v1/events/stream/default");
+    request(s.port(), http::verb::post, "/api/v1/events/stream/default/start", "", {{"Authorization", "Bearer " + publisher_key}});
+    const auto e = client.next(4000ms);
+    REQUIRE(e);
+    CHECK(e->json()["stream_id"] == "default");
+    CHECK(e->json()["type"] == "tick");
+}
+
+TEST_CASE("the video pipeline") {
+    TestServer s;
+
+    SECTION("streams video_update events through every stage to ready") {
+        SseClient status(s.port(), "/videos/v42/status");
+        SseClient all(s.port(), "/api/events");
+        const auto r = request(s.port(), http::verb::post, "/videos/v42/process");
+        REQUIRE(r.status == 202);
+        std::vector<std::string> types;
+        int last_progress = -1;
+        std::string last_type;
+        while (auto e = status.next(3000ms)) {
+            CHECK(e->name == "video_update");
+            const auto j = e->json();
+            CHECK(j["videoId"] == "v42");
+            const auto type = j["eventType"].get<std::string>();
+            if (types.empty() || types.back() != type) types.push_back(type);
+            if (type == last_type) CHECK(j["progress"].get<int>() > last_progress);
+            last_type = type;
+            last_progress = j["progress"].get<int>();
+            if (type == "video_status_update") {
+                CHECK(j["status"] == "ready");
+                CHECK(j["progress"] == 100);
+                break;
+            }
+        }
+        CHECK(types == std::vector<std::string>{"video_downloading", "video_transcoding", "video_uploading",
+                                                "video_status_update"});
+        const auto ready = all.next();
+        REQUIRE(ready);
+        CHECK(ready->name == "video:status:ready");
+        CHECK(all.next()->name == "video:updated");
+        CHECK(request(s.port(), http::verb::post, "/videos/v42/process").status == 202);  // done: may run again
+    }
+    SECTION("a failing stage ends in video_error") {
+        SseClient status(s.port(), "/videos/v7/status");
+        request(s.port(), http::verb::post, "/videos/v7/process?fail=transcoding");
+        std::string type;
+        while (auto e = status.next(3000ms)) {
+            type = e->json()["eventType"];
+            if (type == "video_error") break;
+        }
+        CHECK(type == "video_error");
+    }
+    SECTION("a video already in the pipeline is 409") {
+        REQUIRE(request(s.port(), http::verb::post, "/videos/v9/process").status == 202);
+        CHECK(request(s.port(), http::verb::post, "/videos/v9/process").status == 409);
+    }
+}
+
+TEST_CASE("simulated uploads report progress") {
+    TestServer s;
+    SseClient client(s.port(), "/api/events");
+    const auto r = request(s.port(), http::verb::post, "/api/uploads", R"({"filename":"cat.mp4"})");
+    REQUIRE(r.status == 202);
+    const auto upload = r.json()["uploadId"];
+    std::vector<int> progress;
+    std::string video_id;
+    bool started = false, created = false;
+    while (auto e = client.next(3000ms)) {
+        const auto j = e->json();
+        if (e->name == "video:upload:started") started = j["uploadId"] == upload;
+        if (e->name == "video:upload:progress") progress.push_back(j["progress"]);
+        if (e->name == "video:upload:completed") video_id = j["videoId"];
+        if (e->name == "video:created") {
+            created = j["videoId"] == video_id;
+            break;
+        }
+    }
+    CHECK(started);
+    CHECK(created);
+    REQUIRE_FALSE(progress.empty());
+    CHECK(std::is_sorted(progress.begin(), progress.end()));
+    CHECK(progress.back() == 100);
+    const auto videos = get(s.port(), "/api/videos").json()["videos"];
+    REQUIRE(videos.size() == 1);
+    CHECK(videos[0]["videoId"] == video_id);
+}
+
+TEST_CASE("Mux webhooks") {
+    TestServer s;
+    auto webhook = [&](const nlohmann::json& body, std::optional<std::int64_t> at = {}) {
+        const auto raw = body.dump();
+        const auto t = at.value_or(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+        return request(s.port(), http::verb::post, "/api/webhooks/mux", raw,
+                       {{"Mux-Signature", ssebus::server::mux::sign_header(mux_secret, raw, t)}});
+    };
+    const nlohmann::json created{{"type", "video.asset.created"}, {"id", "wh-1"},
+                                 {"data", {{"id", "asset-1"}, {"status", "preparing"}}}};
+    const nlohmann::json ready{{"type", "video.asset.ready"}, {"id", "wh-2"},
+                               {"data", {{"id", "asset-1"}, {"status", "ready"},
+                                         {"playback_ids", {{{"id", "pb-1"}, {"policy", "public"}}}}}}};
+
+    SECTION("a signed webhook becomes server events and a video record") {
+        SseClient client(s.port(), "/api/events");
+        REQUIRE(webhook(created).status == 200);
+        REQUIRE(webhook(ready).status == 200);
+        std::vector<std::string> names;
+        for (int i = 0; i < 3; ++i) {
+            auto e = client.next();
+            REQUIRE(e);
+            names.push_back(e->name);
+            CHECK(e->json()["videoId"] == "asset-1");
+        }
+        CHECK(names == std::vector<std::string>{"video:created", "video:status:ready", "video:updated"});
+        const auto videos = get(s.port(), "/api/videos").json()["videos"];
+        REQUIRE(videos.size() == 1);
+        CHECK(videos[0]["status"] == "ready");
+        CHECK(videos[0]["playbackId"] == "pb-1");
+    }
+    SECTION("a duplicate webhook id is ignored") {
+        SseClient client(s.port(), "/api/events");
+        REQUIRE(webhook(created).status == 200);
+        const auto again = webhook(created);
+        CHECK(again.status == 200);
+        CHECK(again.json()["duplicate"] == true);
+        REQUIRE(client.next());
+        CHECK_FALSE(client.next(150ms));
+    }
+    SECTION("a bad or stale signature is 401") {
+        const auto raw = created.dump();
+        auto r = request(s.port(), http::verb::post, "/api/webhooks/mux", raw,
+                         {{"Mux-Signature", ssebus::server::mux::sign_header("wrong-secret", raw, std::time(nullptr))}});
+        CHECK(r.status == 401);
+        CHECK(r.json()["error"].get<std::string>().find("webhook refused") == 0);
+        CHECK(webhook(created, std::time(nullptr) - 3600).status == 401);
+        CHECK(request(s.port(), http::verb::post, "/api/webhooks/mux", raw).status == 401);
+        CHECK(get(s.port(), "/api/videos").json()["videos"].empty());
+    }
+}
+
+TEST_CASE("CORS follows the allow-list") {
+    auto c = test_config();
+    c.cors_origins = {"https://app.example"};
+    TestServer s(c);
+
+    SECTION("a listed origin is granted, with credentials") {
+        const auto r = get(s.port(), "/healthz", {{"Origin", "https://app.example"}});
+        CHECK(r.header("Access-Control-Allow-Origin") == "https://app.example");
+        CHECK(r.header("Access-Control-Allow-Credentials") == "true");
+        SseClient client(s.port(), "/api/events", {{"Origin", "https://app.example"}});
+        CHECK(client.header("Access-Control-Allow-Origin") == "https://app.example");
+    }
+    SECTION("another origin gets no grant") {
+        const auto r = get(s.port(), "/healthz", {{"Origin", "https://evil.example"}});
+        CHECK(r.headers.count("Access-Control-Allow-Origin") == 0);
+        SseClient client(s.port(), "/api/events", {{"Origin", "https://evil.example"}});
+        CHECK(client.header("Access-Control-Allow-Origin").empty());
+    }
+    SECTION("a preflight is answered") {
+        const auto r = request(s.port(), http::verb::options, "/api/events", "",
+                               {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "POST"}});
+        CHECK(r.status == 204);
+        CHECK(r.header("Access-Control-Allow-Methods") == "GET, POST, OPTIONS");
+        CHECK(r.header("Access-Control-Allow-Headers").find("Last-Event-ID") != std::string::npos);
+    }
+}
+
+TEST_CASE("CORS '*' never grants credentials") {
+    auto c = test_config();
+    c.cors_origins = {"*"};
+    TestServer s(c);
+    const auto r = get(s.port(), "/healthz", {{"Origin", "https://any.example"}});
+    CHECK(r.header("Access-Control-Allow-Origin") == "*");
+    CHECK(r.headers.count("Access-Control-Allow-Credentials") == 0);
+}

@@ -1,0 +1,52 @@
+// Starts the built ssebus-server on 127.0.0.1 (port 0 unless given) and stops it.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const serverBinary = fileURLToPath(new URL('../../build/native/ssebus-server', import.meta.url));
+export const publisherKey = 'test-publisher-key';
+export const jwtSecret = 'test-jwt-secret';
+
+export async function startServer(args = [], { port = 0 } = {}) {
+  const proc = spawn(
+    serverBinary,
+    ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', publisherKey, '--jwt-secret', jwtSecret, ...args],
+    { stdio: ['ignore', 'inherit', 'pipe'] },
+  );
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ssebus-server did not start:\n${log}`)), 10_000);
+    proc.stderr.on('data', (chunk) => {
+      log += chunk;
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`ssebus-server exited with ${code}:\n${log}`));
+    });
+  });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    url,
+    port: Number(new URL(url).port),
+    proc,
+    log: () => log,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function publish(server, body, key = publisherKey) {
+  const res = await fetch(`${server.url}/api/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
