@@ -42,11 +42,14 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     // A stream has no deadline: the heartbeat and the slow-client limit watch it instead.
     stream_.expires_never();
     beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true));
+    // Attach before the first byte goes out: a client that has read the response head may
+    // publish at once and must see that event. Attaching happens on this strand, and live
+    // deliveries are posted to it, so they queue behind the head and the replay.
+    auto replay = hub_.attach(shared_from_this(), subscription_, last_event_id);
+    attached_ = true;
     enqueue(std::make_shared<const std::string>(std::move(head)));
     for (auto& f : preamble) enqueue(f);
-    // Attach on this strand: live deliveries are posted here, so they queue behind the replay.
-    for (auto& f : hub_.attach(shared_from_this(), subscription_, last_event_id)) enqueue(f);
-    attached_ = true;
+    for (auto& f : replay) enqueue(f);
     if (hub_.on_connect) hub_.on_connect(subscription_->client);
     arm_heartbeat();
     if (limits_.max_age.count() > 0) {

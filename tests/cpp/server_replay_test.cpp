@@ -141,3 +141,17 @@ TEST_CASE("replay races publishing: no gap, no duplicate") {
     stop = true;
     publisher.join();
 }
+
+TEST_CASE("regression: an event published as soon as the response head arrives is not lost") {
+    // The head used to be written before the stream joined the hub, so a client that
+    // published right after reading it could miss its own event.
+    TestServer s;
+    auto& hub = s.server.hub();
+    for (int i = 0; i < 200; ++i) {
+        SseClient client(s.port(), "/api/events");
+        const auto published = hub.notify_all("right-away", i);
+        const auto e = client.next();
+        REQUIRE(e);
+        CHECK(e->id == std::to_string(published->id()));
+    }
+}
