@@ -5,9 +5,11 @@ export type EventMap = Record<string, unknown>;
 export interface EventMeta<Name extends string = string> {
   /** The name the event was emitted under (a pattern listener sees the real name). */
   readonly name: Name;
-  /** Set for events that came from the server through an EventBridge. */
+  /** For events from an EventBridge: the SSE event id (the last one set), '' when none. */
   readonly id?: string;
+  /** For events from an EventBridge: the server's name for the event (`video:created`). */
   readonly serverEvent?: string;
+  /** For events from an EventBridge: when its bytes arrived (`Date.now()`). */
   readonly receivedAt?: number;
 }
 
@@ -28,7 +30,9 @@ export interface ErrorContext {
 }
 
 type NameOf<Events> = keyof Events & string;
-type PayloadArgs<P> = undefined extends P ? [payload?: P] : [payload: P];
+type PayloadArgs<P, K extends string> = undefined extends P
+  ? [payload?: P, meta?: EventMeta<K>]
+  : [payload: P, meta?: EventMeta<K>];
 
 export interface EventBus<Events extends object = EventMap> {
   /** Subscribes; returns the unsubscribe function. The same function twice is called twice. */
@@ -47,8 +51,11 @@ export interface EventBus<Events extends object = EventMap> {
   off<K extends NameOf<Events>>(name: K | readonly K[], listener?: Listener<Events[K], K>): void;
   off(pattern: Pattern, listener?: Listener<any, any>): void;
 
-  /** Calls the listeners of `name` synchronously, in subscription order. */
-  emit<K extends NameOf<Events>>(name: K, ...payload: PayloadArgs<Events[K]>): void;
+  /**
+   * Calls the listeners of `name` synchronously, in subscription order. `meta` (what the
+   * listeners get as their second argument) defaults to `{ name }`.
+   */
+  emit<K extends NameOf<Events>>(name: K, ...args: PayloadArgs<Events[K], K>): void;
 
   /** Listeners an emit of `name` reaches now; for a pattern, its own subscriptions; all without an argument. */
   listenerCount(name?: NameOf<Events> | Pattern): number;
@@ -82,3 +89,89 @@ export interface WasmMemoryStats {
 
 /** The shared WebAssembly heap, or null before the first bus exists. */
 export function wasmMemoryStats(): WasmMemoryStats | null;
+
+// ------------------------------------------------------------------------ EventBridge
+
+/** Server event name -> the bus event name(s) it becomes. */
+export type EventNameMap = Readonly<Record<string, string | readonly string[]>>;
+
+export interface ReconnectOptions {
+  /** The first delay's ceiling (ms). Default 1000. */
+  initialMs?: number;
+  /** The largest ceiling (ms). Default 30000. */
+  maxMs?: number;
+  /** Each failure multiplies the ceiling by this (>= 1). Default 2. */
+  factor?: number;
+  /** "Full jitter": wait a random time up to the ceiling. Default true. */
+  jitter?: boolean;
+  /** Reconnect attempts after consecutive failures before giving up (then 'closed'). Default Infinity. */
+  maxAttempts?: number;
+}
+
+/** The part of a native EventSource the bridge uses. */
+export interface EventSourceLike {
+  addEventListener(type: string, listener: (event: any) => void): void;
+  close(): void;
+}
+
+export interface EventBridgeOptions {
+  /** The SSE endpoint; a relative URL resolves against the page (`globalThis.location`). */
+  url: string | URL;
+  /** `fetch` (default): a streamed body parsed by the core; `eventsource`: a native EventSource. */
+  transport?: 'fetch' | 'eventsource';
+  /** Overrides the default name rule (every `:` becomes `_`) per server event name. */
+  map?: EventNameMap;
+  /** Replaces the default name rule for names not in `map`; null drops the event. */
+  translate?: (serverEvent: string) => string | readonly string[] | null;
+  /** Extra server event names a native EventSource should listen to (it delivers no others). */
+  events?: readonly string[];
+  reconnect?: ReconnectOptions;
+  /** No byte (event or comment) for this long: reconnect. Default 45000; 0 or Infinity: off. fetch only. */
+  heartbeatTimeoutMs?: number;
+  /** Send cookies cross-origin (`credentials: 'include'` / EventSource's withCredentials). */
+  withCredentials?: boolean;
+  /** Request headers, e.g. Authorization (fetch transport only). */
+  headers?: Readonly<Record<string, string>>;
+  /** Disconnect while `document.visibilityState` is 'hidden'; resume when visible. Default false. */
+  pauseWhenHidden?: boolean;
+  /** Resume from this id on the first connection (sent as Last-Event-ID). */
+  lastEventId?: string;
+  /** The EventSource class for transport 'eventsource'; default `globalThis.EventSource`. */
+  EventSource?: new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
+}
+
+export type BridgeState = 'connecting' | 'open' | 'closed';
+
+/** Why a bridge stopped: its close(), reconnect.maxAttempts, or the page being hidden. */
+export type BridgeCloseReason = 'close' | 'maxAttempts' | 'hidden';
+
+/** The status events a bridge emits on its bus. */
+export interface BridgeStatusEvents {
+  'ssebus:open': { url: string };
+  'ssebus:error': { error: unknown; status?: number; attempt: number };
+  'ssebus:reconnecting': { attempt: number; delayMs: number; at: number };
+  'ssebus:closed': { reason: BridgeCloseReason; error?: unknown };
+  /** The server could not replay everything after the id the bridge resumed from. */
+  'ssebus:gap': { requested: number; earliest: number };
+}
+
+/** What a bridge emits on: an ssebus bus, or any object with a compatible emit(). */
+export interface BridgeTarget {
+  emit(name: string, payload?: unknown, meta?: EventMeta): void;
+  readonly destroyed?: boolean;
+}
+
+/** Turns a Server-Sent Events stream into events on a bus, with reconnect and replay. */
+export class EventBridge {
+  constructor(bus: EventBus<any> | BridgeTarget, options: EventBridgeOptions);
+  /** Starts receiving, or joins the connection another bridge has to the same URL. Idempotent. */
+  connect(): this;
+  /** Stops at once; no event is delivered afterwards. The last bridge of a URL ends its connection. */
+  close(): void;
+  [Symbol.dispose](): void;
+  readonly state: BridgeState;
+  /** The endpoint as an absolute URL. */
+  readonly url: string;
+  /** The id a new connection resumes from. */
+  readonly lastEventId: string;
+}

@@ -14,6 +14,9 @@
 // never cross into WebAssembly at all.
 
 import createSsebusCore from '../dist/ssebus_core.js';
+import { EventBridge, provideCore } from './bridge.js';
+
+export { EventBridge };
 
 const WASM_FILE = 'ssebus_core.wasm';
 // Names with no subscription stay interned (as a cache of their answer) up to this many;
@@ -50,6 +53,8 @@ async function instantiate() {
   coreModule = module;
   return module;
 }
+
+provideCore(loadCore); // the bridge's SSE parser lives in the same module as the buses
 
 function loadCore() {
   if (corePromise === null) {

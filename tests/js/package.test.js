@@ -30,6 +30,7 @@ describe('the npm package', () => {
       'README.md',
       'dist/ssebus_core.js',
       'dist/ssebus_core.wasm',
+      'js/bridge.js',
       'js/index.d.ts',
       'js/index.js',
       'package.json',

@@ -1,0 +1,80 @@
+// Compiled with `tsc --noEmit -p tests/types`: the EventBridge's types as a user meets them.
+import { EventSource as NodeEventSource } from 'eventsource';
+import {
+  type BridgeState,
+  type BridgeStatusEvents,
+  createEventBus,
+  EventBridge,
+  type EventBridgeOptions,
+} from 'ssebus';
+
+interface Events extends BridgeStatusEvents {
+  video_created: { videoId: string };
+  'refresh:list:view': undefined;
+}
+
+export async function bridge(): Promise<void> {
+  const bus = await createEventBus<Events>();
+
+  const options: EventBridgeOptions = {
+    url: '/api/events',
+    map: { 'video:created': ['video_created', 'refresh:list:view'], 'video:updated': 'video_updated' },
+    reconnect: { initialMs: 1000, maxMs: 30000, factor: 2, jitter: true, maxAttempts: Infinity },
+    heartbeatTimeoutMs: 45000,
+    withCredentials: false,
+    headers: { Authorization: 'Bearer t' },
+    pauseWhenHidden: true,
+    lastEventId: '42',
+  };
+  const b = new EventBridge(bus, options).connect();
+  const state: BridgeState = b.state;
+  const url: string = b.url;
+  const id: string = b.lastEventId;
+  void [state, url, id];
+  b.close();
+  b[Symbol.dispose]();
+
+  new EventBridge(bus, { url: new URL('https://example.com/api/events'), transport: 'eventsource', events: ['x'] });
+  // The browser's EventSource and the eventsource package's both fit.
+  new EventBridge(bus, { url: '/e', transport: 'eventsource', EventSource: globalThis.EventSource });
+  new EventBridge(bus, { url: 'http://127.0.0.1/e', transport: 'eventsource', EventSource: NodeEventSource });
+  new EventBridge(bus, { url: '/e', translate: (name) => (name.startsWith('internal:') ? null : name) });
+
+  // Status events are ordinary, typed bus events.
+  bus.on('ssebus:reconnecting', (p) => {
+    const at: number = p.at + p.delayMs + p.attempt;
+    void at;
+  });
+  bus.on('ssebus:error', (p) => void [p.error, p.status, p.attempt]);
+  bus.on('ssebus:closed', (p) => {
+    const reason: 'close' | 'maxAttempts' | 'hidden' = p.reason;
+    void reason;
+  });
+  bus.on('ssebus:gap', (p) => void (p.earliest - p.requested));
+  bus.on('video_created', (p, meta) => void [p.videoId, meta.id, meta.serverEvent, meta.receivedAt]);
+
+  // Any object with an emit() will do, e.g. a mitt-style emitter.
+  new EventBridge({ emit(name: string, payload?: unknown) { void [name, payload]; } }, { url: '/e' });
+
+  // @ts-expect-error the url is required
+  new EventBridge(bus, {});
+  // @ts-expect-error a transport that does not exist
+  new EventBridge(bus, { url: '/e', transport: 'websocket' });
+  // @ts-expect-error map values are bus event names
+  new EventBridge(bus, { url: '/e', map: { 'video:created': 1 } });
+  // @ts-expect-error reconnect.factor is a number
+  new EventBridge(bus, { url: '/e', reconnect: { factor: 'x' } });
+  // @ts-expect-error a misspelt option
+  new EventBridge(bus, { url: '/e', reconect: {} });
+  // @ts-expect-error a bus is required
+  new EventBridge('bus', { url: '/e' });
+  // @ts-expect-error state is read-only
+  b.state = 'open';
+  // @ts-expect-error not a state
+  const wrong: BridgeState = 'reconnecting';
+  void wrong;
+  // @ts-expect-error headers are strings
+  new EventBridge(bus, { url: '/e', headers: { 'X-Retry': 1 } });
+
+  bus.destroy();
+}
