@@ -296,17 +296,48 @@ Outcome Router::route(Request& req, const std::string& remote) {
         allow({http::verb::get});
         return json_response(req, Status::ok, {{"videos", app_.videos.list()}});
     }
-    if (path == "/api/webhooks/mux") {
-        allow({http::verb::post});
-        const auto verdict = mux::verify_signature(req["Mux-Signature"], req.body(), cfg.mux_secret,
-                                                   std::chrono::system_clock::now());
+    // A Mux webhook: the signature over the raw body first, then the body.
+    auto mux_webhook = [&](std::string_view signature, const std::string& raw_body) {
+        const auto verdict = mux::verify_signature(signature, raw_body, cfg.mux_secret, std::chrono::system_clock::now());
         if (verdict != mux::Verdict::ok)
             throw HttpError{Status::unauthorized, "webhook refused: " + std::string(mux::to_string(verdict))};
-        const auto body = parse_json_body(req);
+        Request signed_req;
+        signed_req.body() = raw_body;
+        const auto body = parse_json_body(signed_req);
         const auto applied = app_.videos.apply(body);
         for (const auto& ev : applied.events) app_.hub.notify_all(ev.name, ev.data);
         return json_response(req, Status::ok, {{"received", true}, {"duplicate", applied.duplicate},
                                                {"ignored", applied.ignored}, {"events", applied.events.size()}});
+    };
+    if (path == "/api/webhooks/mux") {
+        allow({http::verb::post});
+        return mux_webhook(req["Mux-Signature"], req.body());
+    }
+    if (path == "/api/demo/mux-webhook") {
+        // Demo only: the page cannot hold the signing secret, so the server writes the webhook
+        // Mux would send, signs it with its secret, and hands it to the same verified path.
+        if (!cfg.demo) throw HttpError{Status::not_found, "no route " + path};
+        allow({http::verb::post});
+        const auto body = parse_json_body(req);
+        const auto type = string_field(body, "type", true);
+        if (type.rfind("video.asset.", 0) != 0 || type.size() > 64)
+            throw HttpError{Status::bad_request, "\"type\" must be a Mux video.asset.* event type"};
+        auto asset = string_field(body, "assetId", false);
+        if (asset.empty()) asset = "asset-" + random_hex(6);
+        else if (!plain_id(asset)) throw HttpError{Status::bad_request, "\"assetId\" must be 1-64 of [A-Za-z0-9_.:-]"};
+        const bool ready = type == "video.asset.ready";
+        nlohmann::json data{{"id", asset}, {"status", ready ? "ready" : type == "video.asset.errored" ? "errored" : "preparing"},
+                            {"created_at", std::to_string(now_ms() / 1000)}};
+        if (ready) {
+            data["playback_ids"] = nlohmann::json::array({{{"id", "pb-" + random_hex(6)}, {"policy", "public"}}});
+            data["duration"] = 30.0;
+            data["aspect_ratio"] = "16:9";
+        }
+        const nlohmann::json webhook{{"type", type}, {"id", "wh-" + random_hex(8)}, {"data", data}};
+        const auto raw = webhook.dump();
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+        return mux_webhook(mux::sign_header(cfg.mux_secret, raw, now), raw);
     }
     if (path == "/api/uploads") {
         allow({http::verb::post});

@@ -21,6 +21,8 @@ std::string random_secret() {
 Config with_secrets(Config c) {
     if (c.jwt_secret.empty()) c.jwt_secret = random_secret();
     if (c.publisher_key.empty()) c.publisher_key = random_secret();
+    // The demo signs its simulated Mux webhooks with this run's secret when none is given.
+    if (c.demo && c.mux_secret.empty()) c.mux_secret = random_secret();
     if (c.threads == 0) c.threads = 1;
     return c;
 }

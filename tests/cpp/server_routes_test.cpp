@@ -403,3 +403,39 @@ TEST_CASE("CORS '*' never grants credentials") {
     CHECK(r.header("Access-Control-Allow-Origin") == "*");
     CHECK(r.headers.count("Access-Control-Allow-Credentials") == 0);
 }
+
+TEST_CASE("the demo's simulated Mux webhook goes through the signed path") {
+    auto c = test_config();
+    c.demo = true;
+    TestServer s(c);
+    const auto simulate = [&](const nlohmann::json& body) {
+        return request(s.port(), http::verb::post, "/api/demo/mux-webhook", body.dump());
+    };
+
+    SECTION("created, then ready: the events and the record of a real webhook") {
+        SseClient client(s.port(), "/api/events");
+        REQUIRE(simulate({{"type", "video.asset.created"}, {"assetId", "demo-1"}}).status == 200);
+        REQUIRE(simulate({{"type", "video.asset.ready"}, {"assetId", "demo-1"}}).status == 200);
+        std::vector<std::string> names;
+        for (int i = 0; i < 3; ++i) {
+            auto e = client.next();
+            REQUIRE(e);
+            names.push_back(e->name);
+            CHECK(e->json()["videoId"] == "demo-1");
+        }
+        CHECK(names == std::vector<std::string>{"video:created", "video:status:ready", "video:updated"});
+        const auto videos = get(s.port(), "/api/videos").json()["videos"];
+        REQUIRE(videos.size() == 1);
+        CHECK(videos[0]["status"] == "ready");
+    }
+    SECTION("a type that is not a Mux asset event is refused") {
+        const auto r = simulate({{"type", "video.upload.created"}});
+        CHECK(r.status == 400);
+        CHECK(r.json()["error"].get<std::string>().find("video.asset.") != std::string::npos);
+    }
+    SECTION("without --demo the route does not exist") {
+        TestServer plain;
+        CHECK(request(plain.port(), http::verb::post, "/api/demo/mux-webhook",
+                      R"({"type":"video.asset.created"})").status == 404);
+    }
+}
