@@ -33,6 +33,8 @@ describe('the npm package', () => {
       'js/bridge.js',
       'js/index.d.ts',
       'js/index.js',
+      'js/react.d.ts',
+      'js/react.js',
       'package.json',
     ]);
   });
@@ -55,5 +57,28 @@ describe('the npm package', () => {
     );
     const { stdout } = await run('node', ['main.js'], { cwd: app });
     assert.deepEqual(JSON.parse(stdout), ['video_created v1']);
+
+    // ssebus/react, with React installed as the peer dependency it is.
+    await writeFile(
+      join(app, 'react.js'),
+      `import * as hooks from 'ssebus/react';
+       console.log(JSON.stringify([Object.keys(hooks).sort(), typeof window]));`,
+    );
+    const react = await run('node', ['react.js'], { cwd: app });
+    assert.deepEqual(JSON.parse(react.stdout), [
+      [
+        'EventBridge',
+        'EventBusProvider',
+        'MAX_HELD_EMITS',
+        'useEventBus',
+        'useEventBusEmit',
+        'useEventBusMulti',
+        'useEventBusOn',
+        'useEventBusOnce',
+        'useEventSource',
+        'useSSE',
+      ],
+      'undefined',
+    ]);
   });
 });
