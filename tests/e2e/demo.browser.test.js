@@ -1,0 +1,332 @@
+// The web demo (web-demo/, built with Vite) in Chromium, served by a real ssebus-server:
+// every panel driven by clicks and checked in the DOM. Nothing here waits for a fixed
+// time: each step waits for the page (or the server) to reach the state it expects.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+
+import { startServer } from '../support/server.js';
+import { launchChromium } from './chromium.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const distDir = join(root, 'web-demo', 'dist');
+const devDir = join(root, 'build', 'web-demo-dev');
+const artifacts = join(root, 'build', 'artifacts');
+const muxSecret = 'x';
+const serverArgs = (dir) => [
+  '--demo',
+  '--static-dir', dir,
+  '--demo-step-ms', '50',
+  '--mux-secret', muxSecret,
+  '--retry-ms', '200',
+  '--quiet',
+];
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const stats = async (server) => (await fetch(`${server.url}/api/events/stats`)).json();
+
+// What the browser reports: console errors and uncaught exceptions, and the requests made.
+async function openDashboard(browser, server) {
+  const page = await browser.context.newPage();
+  await page.setViewportSize({ width: 1440, height: 900 });
+  page.setDefaultTimeout(20_000);
+  const problems = [];
+  const requests = [];
+  const messages = [];
+  page.on('console', (m) => {
+    messages.push(m.text());
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+  await page.goto(`${server.url}/`);
+  await connection(page, 'open').waitFor();
+  return { page, problems, requests, messages };
+}
+
+const connection = (page, state) => page.locator(`[data-testid=connection][data-state=${state}]`);
+const videoRow = (page, id) => page.locator(`[data-testid=video-row][data-video-id="${id}"]`);
+const logEntries = (page, name) => page.locator(`[data-testid=log-entry][data-name="${name}"]`);
+const stream = (page, id) => page.locator(`[data-testid=stream][data-stream="${id}"]`);
+
+async function countAtLeast(page, selector, n) {
+  const enough = ({ selector, n }) => document.querySelectorAll(selector).length >= n;
+  await page.waitForFunction(enough, { selector, n }, { polling: 50 });
+}
+
+// A webhook as Mux signs it: HMAC-SHA256 of `t.body` with the shared secret.
+async function sendMuxWebhook(server, type, assetId, data = {}) {
+  const body = JSON.stringify({ type, id: `wh-${randomUUID()}`, data: { id: assetId, ...data } });
+  const t = Math.floor(Date.now() / 1000);
+  const v1 = createHmac('sha256', muxSecret).update(`${t}.${body}`).digest('hex');
+  const res = await fetch(`${server.url}/api/webhooks/mux`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'mux-signature': `t=${t},v1=${v1}` },
+    body,
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+// Sends a test event from the form; returns the server's answer as the page shows it.
+async function sendTestEvent(page, { target, id, message, arrives = true }) {
+  const form = page.locator('form', { has: page.locator('input[name=message]') });
+  await form.locator('select[name=target]').selectOption(target);
+  if (id !== undefined) await form.locator('input[name=target-id]').fill(id);
+  await form.locator('input[name=message]').fill(message);
+  await form.getByRole('button', { name: 'Send test event' }).click();
+  const result = page.locator(`[data-testid=test-result][data-message="${message}"]`);
+  await result.waitFor();
+  if (arrives) await page.locator('[data-testid=log-entry]', { hasText: message }).first().waitFor();
+  return result.textContent();
+}
+
+let browser;
+before(async () => {
+  browser = await launchChromium();
+});
+after(() => browser?.close());
+
+describe('the web demo in Chromium, served by ssebus-server', () => {
+  let server;
+  let page;
+  let problems;
+  let requests;
+
+  before(async () => {
+    await run(join(root, 'scripts', 'build-demo'), [], { cwd: root });
+    server = await startServer(serverArgs(distDir));
+    ({ page, problems, requests } = await openDashboard(browser, server));
+  });
+  after(async () => {
+    await page?.close();
+    await server?.stop();
+  });
+
+  it('opens one stream on /api/events and shows it live', async () => {
+    assert.match(await connection(page, 'open').textContent(), /^Live/);
+    assert.deepEqual(
+      requests.filter((r) => r.startsWith('GET /api/events') && !r.includes('stats')),
+      ['GET /api/events'],
+    );
+    const s = await until('the server to count the page', async () => {
+      const s = await stats(server);
+      return s.clients_by_route['/api/events'] === 1 ? s : null;
+    });
+    assert.equal(s.active_clients, 1);
+    // The panel shows the same numbers.
+    await page.locator('[data-testid=active-clients]', { hasText: /^1$/ }).waitFor();
+  });
+
+  it('refreshes the video list on video:created and video:updated (refresh:list:view)', async () => {
+    await sendMuxWebhook(server, 'video.asset.created', 'asset-external', { status: 'preparing' });
+    await videoRow(page, 'asset-external').waitFor();
+    assert.equal(await videoRow(page, 'asset-external').getAttribute('data-status'), 'preparing');
+    await sendMuxWebhook(server, 'video.asset.ready', 'asset-external', {
+      status: 'ready',
+      duration: 75,
+      playback_ids: [{ id: 'pb-1', policy: 'public' }],
+    });
+    await page.locator('[data-testid=video-row][data-video-id="asset-external"][data-status=ready]').waitFor();
+    assert.match(await videoRow(page, 'asset-external').textContent(), /1:15/);
+    await logEntries(page, 'refresh:list:view').nth(1).waitFor();
+  });
+
+  let uploadedVideo;
+  it('shows a simulated upload progressing to 100%, then the new video in the list', async () => {
+    await page.getByRole('button', { name: 'Upload a sample video' }).click();
+    const upload = page.locator('[data-testid=upload][data-state=completed]').first();
+    await upload.waitFor();
+    assert.equal(await upload.getByRole('progressbar').getAttribute('aria-valuenow'), '100');
+    assert.match(await upload.textContent(), /product-launch\.mp4/);
+    // Every step arrived live: 0, 10, ..., 100.
+    await countAtLeast(page, '[data-testid=log-entry][data-name=video_upload_progress]', 10);
+    await logEntries(page, 'video_upload_started').first().waitFor();
+    await logEntries(page, 'video_upload_completed').first().waitFor();
+
+    uploadedVideo = await upload.getAttribute('data-video-id');
+    assert.match(uploadedVideo, /^video-/);
+    await videoRow(page, uploadedVideo).waitFor();
+    assert.match(await videoRow(page, uploadedVideo).textContent(), /product-launch\.mp4/);
+  });
+
+  it('runs the processing pipeline of a video through every stage to ready', async () => {
+    const row = videoRow(page, uploadedVideo);
+    await row.getByRole('button', { name: 'Process' }).click();
+    const done = row.locator('[data-testid=pipeline][data-status=ready]');
+    await done.waitFor();
+    for (const stage of ['downloading', 'transcoding', 'uploading', 'ready']) {
+      assert.equal(await row.locator(`[data-stage=${stage}]`).getAttribute('data-state'), 'done', stage);
+    }
+    assert.equal(await done.getByRole('progressbar').getAttribute('aria-valuenow'), '100');
+    // The list follows the server's record (video:updated -> refresh:list:view).
+    await page.locator(`[data-testid=video-row][data-video-id="${uploadedVideo}"][data-status=ready]`).waitFor();
+    // Each stage reached the page as video_update events of its own stream.
+    const updates = (await logEntries(page, 'video_update').allTextContents()).join('\n');
+    for (const type of ['video_downloading', 'video_transcoding', 'video_uploading', 'video_status_update']) {
+      assert.match(updates, new RegExp(type));
+    }
+    assert.equal(requests.filter((r) => r === `POST /videos/${uploadedVideo}/process`).length, 1);
+    assert.equal(requests.filter((r) => r === `GET /videos/${uploadedVideo}/status`).length, 1);
+  });
+
+  it('simulates Mux webhooks through the signed path: a new asset, then ready', async () => {
+    const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Mux webhook' }) });
+    await panel.locator('select[name=mux-type]').selectOption('video.asset.created');
+    await panel.getByRole('button', { name: 'Simulate Mux webhook' }).click();
+    const result = page.locator('[data-testid=mux-result]', { hasText: 'verified' });
+    await result.waitFor();
+    const asset = await result.getAttribute('data-asset-id');
+    await videoRow(page, asset).waitFor();
+    assert.equal(await videoRow(page, asset).getAttribute('data-status'), 'preparing');
+
+    await panel.locator('select[name=mux-type]').selectOption('video.asset.ready');
+    await panel.locator('select[name=mux-asset]').selectOption(asset);
+    await panel.getByRole('button', { name: 'Simulate Mux webhook' }).click();
+    await page.locator(`[data-testid=video-row][data-video-id="${asset}"][data-status=ready]`).waitFor();
+    await page.locator('[data-testid=log-entry][data-name=video_status_ready]', { hasText: asset }).first().waitFor();
+  });
+
+  it('sends test events to all, this client, and (signed in) this user, session and broadcast', async () => {
+    // Each send checks the server's answer (how many streams it reached) and the log.
+    const send = (target, message, id) => sendTestEvent(page, { target, id, message: `${message} ${randomUUID()}` });
+    assert.match(await send('all', 'to all'), /delivered to 1 client$/);
+    // The client id is filled in with this page's.
+    assert.match(await send('client', 'to me'), /delivered to 1 client$/);
+
+    await page.locator('input[name=user]').fill('ana');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-testid=identity]', { hasText: 'signed in as ana' }).waitFor();
+    await until('the stream to reconnect as ana', async () => {
+      const s = await stats(server);
+      return s.authenticated_clients === 1 && s.clients_by_route['/api/events'] === 1;
+    });
+    await connection(page, 'open').waitFor();
+    assert.match(await send('user', 'to ana', 'ana'), /delivered to 1 client$/);
+    // The session id is filled in with this page's.
+    assert.match(await send('session', 'to my session'), /delivered to 1 client$/);
+    assert.match(await send('broadcast', 'to signed-in clients'), /delivered to 1 client$/);
+
+    // Another user's event does not reach this page: the next event to everyone arrives
+    // on the same stream after it, without it.
+    const forBen = `to ben ${randomUUID()}`;
+    const answer = await sendTestEvent(page, { target: 'user', id: 'ben', message: forBen, arrives: false });
+    assert.match(answer, /delivered to 0 clients$/);
+    await send('all', 'after ben');
+    assert.equal(await page.locator('[data-testid=log-entry]', { hasText: forBen }).count(), 0);
+  });
+
+  it('starts, pauses, resumes and stops a demo stream, and shows its events', async () => {
+    const tile = stream(page, 'default');
+    const count = async () => Number(await tile.locator('[data-testid=stream-count]').getAttribute('data-count'));
+    await page.locator('[data-testid=stream][data-stream=default][data-state=running]').waitFor();
+    await until('a first tick', async () => (await count()) > 0);
+
+    await tile.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('[data-testid=stream][data-stream=default][data-state=paused]').waitFor();
+    await tile.getByRole('button', { name: 'Resume' }).click();
+    await page.locator('[data-testid=stream][data-stream=default][data-state=running]').waitFor();
+    const resumed = await count();
+    await until('a tick after resume', async () => (await count()) > resumed);
+
+    await tile.getByRole('button', { name: 'Stop' }).click();
+    await page.locator('[data-testid=stream][data-stream=default][data-state=stopped]').waitFor();
+    assert.equal(await tile.getByRole('button', { name: 'Start' }).isEnabled(), true);
+    assert.equal(await tile.getByRole('button', { name: 'Resume' }).isEnabled(), false);
+    await tile.getByRole('button', { name: 'Start' }).click();
+    await page.locator('[data-testid=stream][data-stream=default][data-state=running]').waitFor();
+    // A stopped stream starts counting again: its first event is #1 (it had sent more
+    // than one before, so this is the new run's).
+    await tile.locator('[data-testid=stream-last]', { hasText: /^Tick #1$/ }).waitFor();
+  });
+
+  it('logged no console error, and still has one stream open', async () => {
+    assert.deepEqual(problems, []);
+    const s = await stats(server);
+    assert.equal(s.clients_by_route['/api/events'], 1);
+  });
+
+  it('saves a screenshot of the dashboard in use (build/artifacts/demo.png)', async () => {
+    await mkdir(artifacts, { recursive: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(artifacts, 'demo.png'), fullPage: true });
+  });
+
+  it('shows reconnecting with the next attempt while the server is down, then live again', async () => {
+    const port = server.port;
+    await server.stop();
+    await page.locator('[data-testid=connection][data-state=reconnecting] [data-testid=next-attempt]').waitFor();
+    const at = Number(await page.locator('[data-testid=next-attempt]').getAttribute('data-at'));
+    assert.ok(at > Date.now() - 60_000, 'the next attempt has a time');
+    server = await startServer(serverArgs(distDir), { port });
+    await connection(page, 'open').waitFor({ timeout: 40_000 });
+    // While the server was down, only the failed attempts themselves were reported.
+    const outage = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|Failed to load resource/;
+    const unexpected = problems.filter((p) => !outage.test(p));
+    assert.deepEqual(unexpected, []);
+  });
+});
+
+describe('the web demo under StrictMode (a development build of React)', () => {
+  let server;
+
+  before(async () => {
+    // StrictMode mounts, unmounts and mounts again only in React's development build.
+    await run(
+      'npx',
+      ['--no-install', 'vite', 'build', '--config', 'web-demo/vite.config.js', '--mode', 'development',
+        '--outDir', devDir, '--logLevel', 'error'],
+      { cwd: root, env: { ...process.env, NODE_ENV: 'development' } },
+    );
+    server = await startServer(serverArgs(devDir));
+  });
+  after(() => server?.stop());
+
+  it('opens one /api/events connection, runs a pipeline once, and logs no console error', async () => {
+    const { page, problems, requests, messages } = await openDashboard(browser, server);
+    // React's development build says so (and only it runs StrictMode's double mount).
+    assert.ok(messages.some((m) => m.includes('React DevTools')), 'not a development build of React');
+    assert.deepEqual(
+      requests.filter((r) => r.startsWith('GET /api/events') && !r.includes('stats')),
+      ['GET /api/events'],
+    );
+    await until('the server to count the page', async () => {
+      const s = await stats(server);
+      return s.clients_by_route['/api/events'] === 1;
+    });
+    assert.equal((await stats(server)).connections_total, 1, 'StrictMode opened a second stream');
+
+    await page.getByRole('button', { name: 'Upload a sample video' }).click();
+    const upload = page.locator('[data-testid=upload][data-state=completed]').first();
+    await upload.waitFor();
+    const video = await upload.getAttribute('data-video-id');
+    const row = videoRow(page, video);
+    await row.getByRole('button', { name: 'Process' }).click();
+    await row.locator('[data-testid=pipeline][data-status=ready]').waitFor();
+    assert.equal(requests.filter((r) => r === `POST /videos/${video}/process`).length, 1);
+    assert.equal(requests.filter((r) => r === `GET /videos/${video}/status`).length, 1);
+
+    await sendTestEvent(page, { target: 'all', message: `strict ${randomUUID()}` });
+    await until('the pipeline stream to close', async () => {
+      const s = await stats(server);
+      return s.active_clients === 1 && s.clients_by_route['/api/events'] === 1;
+    });
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,60 @@
+import { clock } from '../format.js';
+import { useNow } from '../useNow.js';
+
+const LABELS = { connecting: 'Connecting', open: 'Live', reconnecting: 'Reconnecting', closed: 'Disconnected' };
+
+export default function ConnectionIndicator({ connection, identity }) {
+  const { phase, attempt, at, error, reason } = connection;
+  const now = useNow(250, phase === 'reconnecting');
+
+  let detail = null;
+  if (phase === 'reconnecting') {
+    const seconds = Math.max(0, Math.ceil((at - now) / 1000));
+    detail =
+      at === undefined ? null : (
+        <span className="connection-detail" data-testid="next-attempt" data-at={at}>
+          {seconds > 0 ? `attempt ${attempt} at ${clock(at)}, in ${seconds} s` : `attempt ${attempt} running`}
+        </span>
+      );
+  } else if (phase === 'closed') {
+    detail = <span className="connection-detail">{reason === 'maxAttempts' ? 'gave up' : 'stream closed'}</span>;
+  } else if (phase === 'open') {
+    detail = <span className="connection-detail">/api/events</span>;
+  }
+
+  return (
+    <div className="topbar-right">
+      <div className="who" data-testid="identity" title={identity.session ? `session ${identity.session}` : undefined}>
+        {identity.user ? (
+          <>
+            signed in as <strong>{identity.user}</strong>
+          </>
+        ) : (
+          'anonymous'
+        )}
+        <span className="mono muted"> · {identity.clientId}</span>
+      </div>
+      <div
+        className={`connection connection-${phase}`}
+        data-testid="connection"
+        data-state={phase}
+        role="status"
+        aria-live="polite"
+        title={error ?? undefined}
+      >
+        <span className="connection-dot" aria-hidden="true" />
+        <span className="connection-label">{LABELS[phase]}</span>
+        {detail}
+      </div>
+      {phase === 'closed' ? (
+        <button type="button" className="button button-small" onClick={connection.connect}>
+          Connect
+        </button>
+      ) : (
+        <button type="button" className="button button-small button-quiet" onClick={connection.disconnect}>
+          Disconnect
+        </button>
+      )}
+    </div>
+  );
+}
