@@ -13,6 +13,8 @@
 // when the parser stores them side by side. Nothing here touches `window` or `document`
 // before connect().
 
+import { describe, report } from './util.js';
+
 const PIECE = 1 << 16; // bytes handed to the parser per call: bounds its input buffer
 const HEALTHY_MS = 5000; // an open connection this old has earned a fresh backoff
 const NAMES_CACHED = 512; // translated server names kept per bridge (bounded: names are data)
@@ -56,15 +58,6 @@ export function provideCore(loader) {
   loadCore = loader;
 }
 
-function describe(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return String(value);
-}
-
 function refuse(what) {
   throw new TypeError(`ssebus: EventBridge: ${what}`);
 }
@@ -79,14 +72,6 @@ function isPlainObject(value) {
   if (value === null || typeof value !== 'object') return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
-}
-
-function report(error) {
-  if (typeof globalThis.reportError === 'function') globalThis.reportError(error);
-  else
-    setTimeout(() => {
-      throw error;
-    }, 0);
 }
 
 // ---------------------------------------------------------------------------- options

@@ -15,6 +15,7 @@
 
 import createSsebusCore from '../dist/ssebus_core.js';
 import { EventBridge, provideCore } from './bridge.js';
+import { describe, report } from './util.js';
 
 export { EventBridge };
 
@@ -68,13 +69,6 @@ function loadCore() {
     });
   }
   return corePromise;
-}
-
-function describe(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value);
-  return typeof value;
 }
 
 function checkListener(listener, method) {
@@ -381,11 +375,7 @@ export class EventBus {
     }
     // Nobody asked for it: surface it the way the platform surfaces uncaught errors,
     // without stopping the other listeners.
-    if (typeof globalThis.reportError === 'function') globalThis.reportError(error);
-    else
-      setTimeout(() => {
-        throw error;
-      }, 0);
+    report(error);
   }
 
   #dropAll() {

@@ -32,6 +32,7 @@ import {
 } from 'react';
 
 import { createEventBus, EventBridge as Bridge } from './index.js';
+import { describe, report } from './util.js';
 
 /** Emits a provider holds while its bus loads; one more is refused with an Error. */
 export const MAX_HELD_EMITS = 1000;
@@ -41,23 +42,6 @@ const useClientLayoutEffect = typeof document === 'undefined' ? useEffect : useL
 
 const StoreContext = createContext(null);
 const SourceContext = createContext(null);
-
-function describe(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return String(value);
-}
-
-function report(error) {
-  if (typeof globalThis.reportError === 'function') globalThis.reportError(error);
-  else
-    setTimeout(() => {
-      throw error;
-    }, 0);
-}
 
 function useStore(hook) {
   const store = useContext(StoreContext);

@@ -35,6 +35,7 @@ describe('the npm package', () => {
       'js/index.js',
       'js/react.d.ts',
       'js/react.js',
+      'js/util.js',
       'package.json',
     ]);
   });
@@ -58,7 +59,11 @@ describe('the npm package', () => {
     const { stdout } = await run('node', ['main.js'], { cwd: app });
     assert.deepEqual(JSON.parse(stdout), ['video_created v1']);
 
-    // ssebus/react, with React installed as the peer dependency it is.
+    // React is an optional peer: a user of the bus alone does not get it.
+    assert.ok(!(await readdir(join(app, 'node_modules'))).includes('react'), 'React is not installed for the bus');
+
+    // ssebus/react, once the app installs React.
+    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', 'react'], { cwd: app });
     await writeFile(
       join(app, 'react.js'),
       `import * as hooks from 'ssebus/react';
