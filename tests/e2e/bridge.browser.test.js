@@ -9,20 +9,9 @@ import { publish, startServer } from '../support/server.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { launchChromium } from './chromium.js';
 import { startStaticServer } from './static-server.js';
+import { sleep, until } from '../support/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what, check, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 // A page with a bus and a bridge to `url`; it records what the bus sees in window.seen.
 async function openBridgePage(browser, site, url, map = {}) {

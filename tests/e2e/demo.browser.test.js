@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
+import { until } from '../support/wait.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,18 +28,6 @@ const serverArgs = (dir) => [
   '--retry-ms', '200',
   '--quiet',
 ];
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const stats = async (server) => (await fetch(`${server.url}/api/events/stats`)).json();
 

@@ -16,23 +16,12 @@ import { build } from 'vite';
 import { frame, open } from '../support/sse-script.js';
 import { publish, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
+import { until } from '../support/wait.js';
 
 const fixture = fileURLToPath(new URL('./react-fixture/', import.meta.url));
 const pkg = (file) => fileURLToPath(new URL(`../../js/${file}`, import.meta.url));
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm' };
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 async function buildFixture(outDir) {
   await build({
