@@ -462,7 +462,7 @@ class Connection {
     if (pause) {
       this.#stop();
       this.state = 'closed';
-      this.#status('ssebus:closed', { reason: 'hidden' });
+      this.#status('ssebus:closed', { url: this.url, reason: 'hidden' });
     } else {
       this.#attempt = 0;
       this.#open();
@@ -695,14 +695,14 @@ class Connection {
     this.#stop();
     if (healthy) this.#attempt = 0;
     const attempt = ++this.#attempt;
-    const info = status === undefined ? { error, attempt } : { error, status, attempt };
+    const info = status === undefined ? { url: this.url, error, attempt } : { url: this.url, error, status, attempt };
     const r = this.#spec.reconnect;
     if (attempt > r.maxAttempts) {
       const atts = this.#atts;
       this.#dispose();
       for (const att of atts) {
         emitTo(att, 'ssebus:error', info);
-        emitTo(att, 'ssebus:closed', { reason: 'maxAttempts', error });
+        emitTo(att, 'ssebus:closed', { url: this.url, reason: 'maxAttempts', error });
       }
       return;
     }
@@ -717,7 +717,7 @@ class Connection {
     }, delayMs);
     // Listeners hear last, when the state is settled: they may close() from inside.
     this.#status('ssebus:error', info);
-    this.#status('ssebus:reconnecting', { attempt, delayMs, at: Date.now() + delayMs });
+    this.#status('ssebus:reconnecting', { url: this.url, attempt, delayMs, at: Date.now() + delayMs });
   }
 
   // Ends the current run and any timer; the connection may open again.
@@ -846,7 +846,7 @@ export class EventBridge {
     const att = this.#att;
     if (att === null) return;
     att.conn.detach(att);
-    emitTo(att, 'ssebus:closed', { reason: 'close' });
+    emitTo(att, 'ssebus:closed', { url: att.conn.url, reason: 'close' });
   }
 
   [disposeSymbol]() {

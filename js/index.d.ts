@@ -148,9 +148,9 @@ export type BridgeCloseReason = 'close' | 'maxAttempts' | 'hidden';
 /** The status events a bridge emits on its bus. */
 export interface BridgeStatusEvents {
   'ssebus:open': { url: string };
-  'ssebus:error': { error: unknown; status?: number; attempt: number };
-  'ssebus:reconnecting': { attempt: number; delayMs: number; at: number };
-  'ssebus:closed': { reason: BridgeCloseReason; error?: unknown };
+  'ssebus:error': { url: string; error: unknown; status?: number; attempt: number };
+  'ssebus:reconnecting': { url: string; attempt: number; delayMs: number; at: number };
+  'ssebus:closed': { url: string; reason: BridgeCloseReason; error?: unknown };
   /** The server could not replay everything after the id the bridge resumed from. */
   'ssebus:gap': { requested: number; earliest: number };
 }

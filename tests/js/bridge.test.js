@@ -608,7 +608,7 @@ describe('EventBridge: close()', () => {
     assert.equal(server.requests[0].aborted, true);
     await settle();
     assert.deepEqual(r.names(), ['ssebus:open', 'n', 'ssebus:closed']);
-    assert.deepEqual(r.of('ssebus:closed')[0][1], { reason: 'close' });
+    assert.deepEqual(r.of('ssebus:closed')[0][1], { url: b.url, reason: 'close' });
   });
 
   it('from inside a listener: the rest of the chunk being parsed is not delivered', async () => {
@@ -709,7 +709,7 @@ describe('EventBridge: pauseWhenHidden', () => {
     assert.equal(b.state, 'closed');
     await server.requests[0].closed;
     assert.equal(server.requests[0].aborted, true);
-    assert.deepEqual(r.of('ssebus:closed')[0][1], { reason: 'hidden' });
+    assert.deepEqual(r.of('ssebus:closed')[0][1], { url: b.url, reason: 'hidden' });
     setVisibility('visible');
     await waitFor(() => r.of('n').length === 2, 'the event after the pause');
     assert.equal(server.requests[1].headers['last-event-id'], '1');
