@@ -118,7 +118,7 @@ try {
   site.server.close();
 }
 
-const version = execFileSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim();
+const version = execFileSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 console.log(`${N.toLocaleString('en')} events over one connection, median of ${ROUNDS} rounds, ${version}\n`);
 console.log('| reader | events/s (median) | rounds |');
 console.log('|---|---:|---|');
