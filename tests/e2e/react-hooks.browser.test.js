@@ -3,10 +3,9 @@
 // scenario. Connections go to a real ssebus-server, or to a scripted SSE endpoint served
 // beside the page when a test needs to decide each response.
 import assert from 'node:assert/strict';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, it } from 'node:test';
 
@@ -16,12 +15,11 @@ import { build } from 'vite';
 import { frame, open } from '../support/sse-script.js';
 import { publish, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
+import { startStaticServer } from './static-server.js';
 import { until } from '../support/wait.js';
 
 const fixture = fileURLToPath(new URL('./react-fixture/', import.meta.url));
 const pkg = (file) => fileURLToPath(new URL(`../../js/${file}`, import.meta.url));
-
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
 async function buildFixture(outDir) {
   await build({
@@ -44,36 +42,21 @@ async function buildFixture(outDir) {
 // handed to the test's `script` (so the page and its SSE share an origin).
 async function startSite(dir) {
   const site = { requests: [], script: null };
-  const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    if (path.startsWith('/sse/')) {
-      const record = { path, headers: req.headers, res, aborted: false };
-      record.closed = new Promise((resolve) =>
-        res.on('close', () => {
-          record.aborted = !res.writableFinished;
-          resolve();
-        }),
-      );
-      site.requests.push(record);
-      site.script?.(record);
-      return;
-    }
-    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(dir)) return res.writeHead(404).end();
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
+  const server = await startStaticServer(dir, {}, (req, res, path) => {
+    if (!path.startsWith('/sse/')) return false;
+    const record = { path, headers: req.headers, res, aborted: false };
+    record.closed = new Promise((resolve) =>
+      res.on('close', () => {
+        record.aborted = !res.writableFinished;
+        resolve();
+      }),
+    );
+    site.requests.push(record);
+    site.script?.(record);
+    return true;
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  site.url = `http://127.0.0.1:${server.address().port}`;
-  site.close = () => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  };
+  site.url = server.url;
+  site.close = server.close;
   return site;
 }
 

@@ -10,16 +10,19 @@ const TYPES = {
   '.json': 'application/json',
 };
 
-// Serves files under `root`, plus `pages` (path -> HTML string) given by the test.
-export async function startStaticServer(root, pages = {}) {
+// Serves files under `root` (`/` is index.html), plus `pages` (path -> HTML string) given
+// by the test; `handle(req, res, path)`, when given, answers first and returns true for
+// the requests it took.
+export async function startStaticServer(root, pages = {}, handle = null) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (handle?.(req, res, path)) return;
     if (Object.hasOwn(pages, path)) {
       res.writeHead(200, { 'content-type': TYPES['.html'] });
       res.end(pages[path]);
       return;
     }
-    const file = normalize(join(root, path));
+    const file = normalize(join(root, path === '/' ? 'index.html' : path));
     if (!file.startsWith(root)) {
       res.writeHead(404).end();
       return;
@@ -35,6 +38,9 @@ export async function startStaticServer(root, pages = {}) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
   };
 }
