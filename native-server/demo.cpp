@@ -1,6 +1,7 @@
 #include "demo.hpp"
 
 #include <array>
+#include <atomic>
 #include <random>
 
 namespace ssebus::server {
@@ -182,7 +183,7 @@ struct Pipeline::Job {
     net::steady_timer timer;
     int stage = 0;
     int progress = 0;
-    bool cancelled = false;
+    std::atomic<bool> cancelled{false};  // set by stop_all() on any thread, read on the strand
 };
 
 namespace {
@@ -289,7 +290,7 @@ struct Uploads::Upload {
     Target target;
     net::steady_timer timer;
     int progress = -1;  // -1: not started
-    bool cancelled = false;
+    std::atomic<bool> cancelled{false};  // set by stop_all() on any thread, read on the strand
 };
 
 Uploads::Uploads(net::any_io_executor executor, Hub& hub, mux::VideoStore& videos, std::chrono::milliseconds step)
