@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "fuzz_support.hpp"
 #include "jwt.hpp"
 
 namespace jwt = ssebus::server;
@@ -37,18 +38,8 @@ using json = nlohmann::json;
 using Clock = std::chrono::system_clock;
 
 namespace {
-
-void require(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "jwt_fuzz: %s\n", what);
-    std::abort();
-}
-
-std::uint64_t hash(std::string_view s) {
-    std::uint64_t h = 14695981039346656037u;  // FNV-1a
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211u;
-    return h;
-}
+using fuzz::hash;
+using fuzz::require;
 
 std::string mac(std::string_view key, std::string_view data) {
     unsigned char out[EVP_MAX_MD_SIZE];

@@ -21,24 +21,15 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include "mux.hpp"
 
 namespace mux = ssebus::server::mux;
 using mux::Verdict;
 
 namespace {
-
-void require(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "mux_signature_fuzz: %s\n", what);
-    std::abort();
-}
-
-std::uint64_t hash(std::string_view s) {
-    std::uint64_t h = 14695981039346656037u;  // FNV-1a
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211u;
-    return h;
-}
+using fuzz::hash;
+using fuzz::require;
 
 std::chrono::system_clock::time_point at(std::int64_t seconds) {
     return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));

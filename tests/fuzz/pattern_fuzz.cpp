@@ -15,18 +15,15 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "ssebus/pattern.hpp"
 
 namespace {
+using fuzz::hash;
+using fuzz::require;
 
 using ssebus::Pattern;
 using ssebus::Segments;
-
-void require(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "pattern_fuzz: %s\n", what);
-    std::abort();
-}
 
 bool valid_text(std::string_view text) {
     if (text.empty()) return false;

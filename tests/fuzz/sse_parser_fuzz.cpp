@@ -14,11 +14,14 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "ssebus/sse_parser.hpp"
 
 namespace sse = ssebus::sse;
 
 namespace {
+using fuzz::hash;
+using fuzz::require;
 
 struct Received {
     std::string type, data, id;
@@ -32,12 +35,6 @@ struct Outcome {
     std::uint64_t dropped = 0;
     bool operator==(const Outcome&) const = default;
 };
-
-void require(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "sse_parser_fuzz: %s\n", what);
-    std::abort();
-}
 
 // The spec over the whole stream at once: strip one BOM, split into lines, and drop the
 // bytes after the last line end. Size limit as documented in sse_parser.hpp.
@@ -148,12 +145,6 @@ Outcome run(sse::Parser& parser, std::string_view s, const std::vector<std::size
 Outcome run(std::string_view s, const std::vector<std::size_t>& cuts, std::size_t limit) {
     sse::Parser parser({.max_event_bytes = limit});
     return run(parser, s, cuts);
-}
-
-std::uint64_t hash(std::string_view s) {
-    std::uint64_t h = 14695981039346656037u;  // FNV-1a
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211u;
-    return h;
 }
 
 void check_all_cuts(std::string_view s, std::size_t limit) {
