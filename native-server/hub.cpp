@@ -111,31 +111,32 @@ EventPtr Hub::publish(Event event, std::size_t* delivered) {
     return published;
 }
 
+EventPtr Hub::notify(Target target, std::string name, const nlohmann::json& data,
+                     std::optional<std::uint32_t> retry_ms) {
+    return publish({.name = std::move(name), .data = data.dump(), .target = std::move(target), .retry_ms = retry_ms});
+}
+
 EventPtr Hub::notify_all(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms) {
-    return publish({.name = std::move(name), .data = data.dump(), .retry_ms = retry_ms});
+    return notify({Target::Kind::all, {}}, std::move(name), data, retry_ms);
 }
 
 EventPtr Hub::broadcast(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms) {
-    return publish({.name = std::move(name), .data = data.dump(),
-                    .target = {Target::Kind::broadcast, {}}, .retry_ms = retry_ms});
+    return notify({Target::Kind::broadcast, {}}, std::move(name), data, retry_ms);
 }
 
 EventPtr Hub::notify_user(const std::string& user, std::string name, const nlohmann::json& data,
                           std::optional<std::uint32_t> retry_ms) {
-    return publish({.name = std::move(name), .data = data.dump(),
-                    .target = {Target::Kind::user, user}, .retry_ms = retry_ms});
+    return notify({Target::Kind::user, user}, std::move(name), data, retry_ms);
 }
 
 EventPtr Hub::notify_session(const std::string& session, std::string name, const nlohmann::json& data,
                              std::optional<std::uint32_t> retry_ms) {
-    return publish({.name = std::move(name), .data = data.dump(),
-                    .target = {Target::Kind::session, session}, .retry_ms = retry_ms});
+    return notify({Target::Kind::session, session}, std::move(name), data, retry_ms);
 }
 
 EventPtr Hub::notify_client(const std::string& client, std::string name, const nlohmann::json& data,
                             std::optional<std::uint32_t> retry_ms) {
-    return publish({.name = std::move(name), .data = data.dump(),
-                    .target = {Target::Kind::client, client}, .retry_ms = retry_ms});
+    return notify({Target::Kind::client, client}, std::move(name), data, retry_ms);
 }
 
 std::optional<StreamTicket> Hub::admit(const ClientInfo& client) {

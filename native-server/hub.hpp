@@ -150,6 +150,7 @@ public:
 
 private:
     friend class StreamTicket;
+    EventPtr notify(Target target, std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms);
     void release_stream(const std::string& user);
 
     struct Entry {
