@@ -41,15 +41,24 @@ void SseSession::leave() {
 void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble) {
     // A stream has no deadline: the heartbeat and the slow-client limit watch it instead.
     stream_.expires_never();
-    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true));
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.set_option(tcp::no_delay(true));
+    if (limits_.send_buffer > 0) {
+        // A fixed send buffer instead of the kernel's autotuning (up to megabytes on a
+        // connection that stopped reading): a stalled client then fills our queue, and is
+        // let go, after about send_buffer + queue_max_bytes.
+        error_code ignored;
+        socket.set_option(net::socket_base::send_buffer_size(static_cast<int>(limits_.send_buffer)), ignored);
+    }
     // Attach before the first byte goes out: a client that has read the response head may
     // publish at once and must see that event. Attaching happens on this strand, and live
     // deliveries are posted to it, so they queue behind the head and the replay.
     auto replay = hub_.attach(shared_from_this(), subscription_, last_event_id);
     attached_ = true;
-    enqueue(std::make_shared<const std::string>(std::move(head)));
-    for (auto& f : preamble) enqueue(f);
-    for (auto& f : replay) enqueue(f);
+    enqueue_backlog(std::make_shared<const std::string>(std::move(head)));
+    for (auto& f : preamble) enqueue_backlog(std::move(f));
+    for (auto& f : replay) enqueue_backlog(std::move(f));
+    do_write();
     if (hub_.on_connect) hub_.on_connect(subscription_->client);
     arm_heartbeat();
     if (limits_.max_age.count() > 0) {
@@ -92,20 +101,32 @@ void SseSession::enqueue(const Frame& frame) {
     do_write();
 }
 
+void SseSession::enqueue_backlog(Frame frame) {
+    backlog_.push_back(std::move(frame));
+}
+
 void SseSession::do_write() {
-    const std::size_t n = std::min(queue_.size(), max_frames_per_write);
-    writing_.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    // The backlog first, then live events: at most max_frames_per_write in one gathered write.
+    writing_.clear();
     buffers_.clear();
+    writing_live_bytes_ = 0;
+    for (; !backlog_.empty() && writing_.size() < max_frames_per_write; backlog_.pop_front())
+        writing_.push_back(std::move(backlog_.front()));
+    for (; !queue_.empty() && writing_.size() < max_frames_per_write; queue_.pop_front()) {
+        writing_live_bytes_ += queue_.front()->size();
+        writing_.push_back(std::move(queue_.front()));
+    }
+    if (writing_.empty()) return;
     for (auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
     net::async_write(stream_, buffers_, beast::bind_front_handler(&SseSession::on_write, shared_from_this()));
 }
 
 void SseSession::on_write(error_code ec, std::size_t) {
-    for (auto& f : writing_) queued_bytes_ -= f->size();
+    queued_bytes_ -= writing_live_bytes_;
+    writing_live_bytes_ = 0;
     writing_.clear();
     if (ec) return shut("write failed");
-    if (!queue_.empty()) return do_write();
+    if (!backlog_.empty() || !queue_.empty()) return do_write();
     if (closing_) shut("closed by the server");
 }
 
@@ -139,6 +160,7 @@ void SseSession::shut(const char*) {
     // session, and a busy hub would otherwise keep posting to it.
     leave();
     heartbeat_.cancel();
+    backlog_.clear();
     queue_.clear();
     error_code ignored;
     auto& socket = beast::get_lowest_layer(stream_).socket();

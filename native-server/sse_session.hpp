@@ -20,6 +20,7 @@ struct SseLimits {
     std::size_t queue_max_events = 1'000;
     std::chrono::milliseconds heartbeat{15'000};
     std::chrono::milliseconds max_age{0};  // 0: a stream lives as long as its client
+    std::size_t send_buffer = 0;           // SO_SNDBUF of the socket; 0: the kernel's autotuning
 };
 
 class SseSession : public Subscriber, public std::enable_shared_from_this<SseSession> {
@@ -37,6 +38,7 @@ public:
 
 private:
     void enqueue(const Frame& frame);
+    void enqueue_backlog(Frame frame);
     void do_write();
     void on_write(error_code ec, std::size_t bytes);
     void do_read();
@@ -53,9 +55,15 @@ private:
     SseLimits limits_;
     net::steady_timer heartbeat_;
     net::steady_timer max_age_;
-    std::deque<Frame> queue_;
-    std::size_t queued_bytes_ = 0;
+    // What the stream owes before any live event: the response head, the preamble and the
+    // replay. It is bounded by the history, and its frames are shared with it, so it is not
+    // held to the queue's limits: a client that missed more events than the queue holds
+    // still gets them all.
+    std::deque<Frame> backlog_;
+    std::deque<Frame> queue_;     // live events, bounded by the limits
+    std::size_t queued_bytes_ = 0;  // live bytes queued or in flight
     std::vector<Frame> writing_;  // the frames of the write in flight
+    std::size_t writing_live_bytes_ = 0;
     std::vector<net::const_buffer> buffers_;
     std::array<char, 512> read_buffer_{};
     bool attached_ = false;

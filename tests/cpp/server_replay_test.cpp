@@ -155,3 +155,27 @@ TEST_CASE("regression: an event published as soon as the response head arrives i
         CHECK(e->id == std::to_string(published->id()));
     }
 }
+
+TEST_CASE("regression: a replay longer than the queue limit is delivered, not cut as a slow client") {
+    // The replay used to go through the live queue, so a client that had missed more events
+    // than the queue holds was disconnected as slow before its first event, and again at
+    // every reconnect.
+    auto c = test_config();
+    c.queue_max_events = 10;
+    c.queue_max_bytes = 4096;
+    TestServer s(c);
+    const auto first = s.server.hub().notify_all("tick", 0)->id();
+    for (int i = 1; i < 500; ++i) s.server.hub().notify_all("tick", i);
+
+    SseClient client(s.port(), "/api/events", {{"Last-Event-ID", std::to_string(first)}});
+    for (int i = 1; i < 500; ++i) {
+        const auto e = client.next();
+        REQUIRE(e);
+        REQUIRE(e->data == std::to_string(i));
+    }
+    const auto live = s.server.hub().notify_all("live", 1)->id();
+    const auto e = client.next();
+    REQUIRE(e);
+    CHECK(e->id == std::to_string(live));
+    CHECK(s.server.hub().stats().slow_clients_disconnected == 0);
+}
