@@ -83,6 +83,9 @@ struct Options {
     unsigned publishers = 4;
     std::size_t connect_concurrency = 500;
     double connect_timeout = 15;
+    std::size_t stalled = 0;   // slow consumers that never read after connecting
+    std::size_t trickle = 0;   // slow consumers that read one byte a second
+    int slow_rcvbuf = 4096;    // their receive buffer (SO_RCVBUF), so the server's queue fills soon
 };
 
 // ---------------------------------------------------------------- /proc readings
@@ -200,6 +203,8 @@ struct Shared {
     std::atomic<std::size_t> failed{0};
     std::atomic<std::size_t> dropped{0};  // streams that ended after having connected
     std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> slow_connected{0};
+    std::atomic<std::size_t> slow_closed_by_server{0};  // slow consumers the server let go
     std::mutex err_mu;
     std::map<std::string, std::size_t> errors;  // failure reason -> count
     void error(const std::string& why) {
@@ -480,6 +485,104 @@ private:
     std::string data_;
     bool has_data_ = false;
     bool after_cr_ = false;
+};
+
+// ---------------------------------------------------------------- slow consumers
+
+// A subscriber that cannot keep up: `stalled` stops reading once it has sent its request;
+// `trickle` reads one byte a second. Both have a small receive buffer, so the server's
+// queue for them fills within seconds. At the end drain() reads whatever is left as fast
+// as it can: a stream the server closed ends (EOF or reset) within the drain's deadline;
+// one it still holds open does not. None of their bytes count in the healthy numbers.
+class SlowSubscriber : public std::enable_shared_from_this<SlowSubscriber> {
+public:
+    enum class Kind { stalled, trickle };
+    SlowSubscriber(asio::io_context& ctx, Shared& sh, Kind kind) : sock_(ctx), timer_(ctx), sh_(sh), kind_(kind) {}
+
+    void start() {
+        const auto& o = sh_.opt;
+        boost::system::error_code ec;
+        const auto server = asio::ip::make_address(o.host, ec);
+        if (ec) return fail("slow consumer: bad host");
+        sock_.open(server.is_v4() ? tcp::v4() : tcp::v6(), ec);
+        if (ec) return fail("slow consumer: socket: " + ec.message());
+        // Before connect, so that the window the client advertises stays small.
+        sock_.set_option(asio::socket_base::receive_buffer_size(o.slow_rcvbuf), ec);
+        sock_.async_connect(tcp::endpoint(server, o.port), [self = shared_from_this()](boost::system::error_code e) {
+            if (e) return self->fail("slow consumer: connect: " + e.message());
+            self->request_ = "GET " + self->sh_.opt.path + " HTTP/1.1\r\nHost: " + self->sh_.opt.host +
+                             "\r\nAccept: text/event-stream\r\nUser-Agent: ssebus-fanout (slow)\r\n\r\n";
+            asio::async_write(self->sock_, asio::buffer(self->request_),
+                              [self](boost::system::error_code e2, std::size_t) {
+                                  if (e2) return self->fail("slow consumer: write: " + e2.message());
+                                  self->sh_.slow_connected.fetch_add(1);
+                                  if (self->kind_ == Kind::trickle) self->trickle();
+                              });
+        });
+    }
+
+    // Reads what is left until the stream ends or `deadline` passes; counts a stream the
+    // server closed.
+    void drain(Clock::time_point deadline) {
+        draining_ = true;
+        timer_.cancel();
+        timer_.expires_at(deadline);
+        timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
+            if (!e) self->close();
+        });
+        if (!reading_) read_all();
+    }
+
+    void close() {
+        boost::system::error_code ig;
+        timer_.cancel();
+        sock_.close(ig);
+    }
+
+private:
+    void trickle() {
+        reading_ = true;
+        sock_.async_read_some(asio::buffer(buf_.data(), 1), [self = shared_from_this()](boost::system::error_code e, std::size_t) {
+            self->reading_ = false;
+            if (e) return self->ended(e);
+            if (self->draining_) return self->read_all();
+            self->timer_.expires_after(1s);
+            self->timer_.async_wait([self](boost::system::error_code te) {
+                if (!te && !self->draining_) self->trickle();
+            });
+        });
+    }
+
+    void read_all() {
+        reading_ = true;
+        sock_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](boost::system::error_code e, std::size_t) {
+            self->reading_ = false;
+            if (e) return self->ended(e);
+            self->read_all();
+        });
+    }
+
+    void ended(boost::system::error_code e) {
+        if (e == asio::error::operation_aborted || counted_) return;  // closed here, at the deadline
+        counted_ = true;
+        if (e == asio::error::eof || e == asio::error::connection_reset) sh_.slow_closed_by_server.fetch_add(1);
+        close();
+    }
+
+    void fail(const std::string& why) {
+        sh_.error(why);
+        close();
+    }
+
+    tcp::socket sock_;
+    asio::steady_timer timer_;
+    Shared& sh_;
+    Kind kind_;
+    std::array<char, 65536> buf_{};
+    std::string request_;
+    bool reading_ = false;
+    bool draining_ = false;
+    bool counted_ = false;
 };
 
 // ---------------------------------------------------------------- publisher
@@ -789,6 +892,10 @@ int main(int argc, char** argv) {
     app.add_option("--publishers", o.publishers, "Publisher keep-alive connections")->capture_default_str()->check(CLI::Range(1u, 64u));
     app.add_option("--connect-concurrency", o.connect_concurrency, "Connections in flight while connecting")->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{100'000}));
     app.add_option("--connect-timeout", o.connect_timeout, "Seconds for one connection to get its response headers")->capture_default_str();
+    app.add_option("--stalled", o.stalled, "Also open this many slow consumers that never read")->capture_default_str();
+    app.add_option("--trickle", o.trickle, "Also open this many slow consumers that read one byte a second")->capture_default_str();
+    app.add_option("--slow-rcvbuf", o.slow_rcvbuf, "SO_RCVBUF of the slow consumers, in bytes")->capture_default_str()
+        ->check(CLI::Range(256, 1 << 24));
     app.add_option("--label", o.label, "Name of the server, echoed in the output");
     app.add_flag("--json", o.json, "Print one JSON object");
     CLI11_PARSE(app, argc, argv);
@@ -806,9 +913,10 @@ int main(int argc, char** argv) {
     getrlimit(RLIMIT_NOFILE, &rl);
     const std::uint64_t nofile = rl.rlim_cur;
     std::vector<std::string> warnings;
-    if (nofile < o.connections + 100) {
+    if (nofile < o.connections + o.stalled + o.trickle + 100) {
         warnings.push_back("RLIMIT_NOFILE is " + std::to_string(nofile) + " (hard limit), below connections + 100 = " +
-                           std::to_string(o.connections + 100) + ": some connections will fail with 'Too many open files'");
+                           std::to_string(o.connections + o.stalled + o.trickle + 100) +
+                           ": some connections will fail with 'Too many open files'");
         std::cerr << "ssebus-fanout: warning: " << warnings.back() << "\n";
     }
 
@@ -854,6 +962,17 @@ int main(int argc, char** argv) {
     const double connect_s = std::chrono::duration<double>(Clock::now() - t_connect0).count();
     const std::size_t connected = sh.connected.load();
 
+    // The slow consumers join after the healthy ones, on the first subscriber thread.
+    std::vector<std::shared_ptr<SlowSubscriber>> slow;
+    for (std::size_t i = 0; i < o.stalled + o.trickle; ++i)
+        slow.push_back(std::make_shared<SlowSubscriber>(*ctxs[0], sh, i < o.stalled ? SlowSubscriber::Kind::stalled
+                                                                                      : SlowSubscriber::Kind::trickle));
+    for (auto& s : slow) asio::post(*ctxs[0], [s] { s->start(); });
+    if (!slow.empty()) {
+        const auto slow_deadline = Clock::now() + 10s;
+        while (sh.slow_connected.load() < slow.size() && Clock::now() < slow_deadline) std::this_thread::sleep_for(5ms);
+    }
+
     // Idle, then the RSS reading.
     std::this_thread::sleep_for(std::chrono::duration<double>(o.idle));
     const auto rss_connected = tree_rss_kib(pid);
@@ -888,8 +1007,18 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::duration<double>(o.drain));
     const std::int64_t drain_end_ns = now_ns();
     const auto cpu_server1 = tree_cpu_s(pid);
+    const auto rss_end = tree_rss_kib(pid);
     const double cpu_self1 = self_cpu_s();
     const auto busy1 = machine_cpu();
+
+    // The slow consumers read what is left: those the server let go see their stream end.
+    if (!slow.empty()) {
+        const auto until = Clock::now() + 3s;
+        asio::post(*ctxs[0], [&] {
+            for (auto& s : slow) s->drain(until);
+        });
+        std::this_thread::sleep_until(until + 100ms);
+    }
 
     // Stop: close everything on its own thread, then let the threads run out.
     sh.stopping = true;
@@ -917,6 +1046,8 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < nthreads; ++i) {
         asio::post(*ctxs[i], [&, i] {
             for (auto& s : subs[i]) s->close();
+            if (i == 0)
+                for (auto& s : slow) s->close();
         });
         guards[i].reset();
     }
@@ -987,6 +1118,7 @@ int main(int argc, char** argv) {
                        {"max", lat.empty() ? 0.0 : lat.back() / 1000.0}, {"samples", lat.size()}};
     j["rss_before_kib"] = rss_before ? nlohmann::json(*rss_before) : nlohmann::json(nullptr);
     j["rss_connected_kib"] = rss_connected ? nlohmann::json(*rss_connected) : nlohmann::json(nullptr);
+    j["rss_end_kib"] = rss_end ? nlohmann::json(*rss_end) : nlohmann::json(nullptr);
     j["rss_per_idle_connection_kib"] = rss_per_conn ? nlohmann::json(*rss_per_conn) : nlohmann::json(nullptr);
     if (cpu_server0 && cpu_server1) j["server_cpu_seconds"] = *cpu_server1 - *cpu_server0;
     j["client_cpu_seconds"] = cpu_self1 - cpu_self0;
@@ -1003,6 +1135,8 @@ int main(int argc, char** argv) {
     j["threads"] = nthreads;
     j["source_ips"] = o.source_ips;
     j["nofile_limit"] = nofile;
+    j["slow_consumers"] = {{"stalled", o.stalled}, {"trickle", o.trickle}, {"connected", sh.slow_connected.load()},
+                           {"closed_by_server", sh.slow_closed_by_server.load()}};
     j["errors"] = sh.errors;
     j["warnings"] = warnings;
 
@@ -1027,6 +1161,9 @@ int main(int argc, char** argv) {
         if (cpu_server0 && cpu_server1)
             std::printf("cpu s (publish)     server %.2f, client %.2f, machine busy %.2f\n", *cpu_server1 - *cpu_server0,
                         cpu_self1 - cpu_self0, busy0 && busy1 ? busy1->busy - busy0->busy : 0.0);
+        if (!slow.empty())
+            std::printf("slow consumers      %zu stalled + %zu trickling, %zu connected, %zu closed by the server\n",
+                        o.stalled, o.trickle, sh.slow_connected.load(), sh.slow_closed_by_server.load());
         for (const auto& [why, n] : sh.errors) std::printf("error               %zu x %s\n", n, why.c_str());
     }
     return 0;
