@@ -1,17 +1,20 @@
 // Starts the built ssebus-server on 127.0.0.1 (port 0 unless given) and stops it.
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 export const serverBinary = fileURLToPath(new URL('../../build/native/ssebus-server', import.meta.url));
 export const publisherKey = 'test-publisher-key';
 export const jwtSecret = 'test-jwt-secret';
 
-export async function startServer(args = [], { port = 0 } = {}) {
-  const proc = spawn(
-    serverBinary,
-    ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', publisherKey, '--jwt-secret', jwtSecret, ...args],
-    { stdio: ['ignore', 'inherit', 'pipe'] },
-  );
+// `raiseNofile`: the soft open-files limit goes up to the hard one first (load tests).
+export async function startServer(args = [], { port = 0, raiseNofile = false } = {}) {
+  const argv = ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', publisherKey, '--jwt-secret', jwtSecret, ...args];
+  const proc = raiseNofile
+    ? spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'bash', serverBinary, ...argv], {
+        stdio: ['ignore', 'inherit', 'pipe'],
+      })
+    : spawn(serverBinary, argv, { stdio: ['ignore', 'inherit', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ssebus-server did not start:\n${log}`)), 10_000);
@@ -49,4 +52,12 @@ export async function publish(server, body, key = publisherKey) {
     body: JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
+}
+
+// A client token as the server issues them: HS256 over {sub, sid, iat, exp}.
+export function signToken({ user, session, ttlSeconds = 3600, secret = jwtSecret }) {
+  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const iat = Math.floor(Date.now() / 1000);
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: user, sid: session, iat, exp: iat + ttlSeconds })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
