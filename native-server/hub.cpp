@@ -173,7 +173,9 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
             // Events after the one the client saw are gone when they fell out of the
             // history, or were issued by an earlier run of the server.
             const std::uint64_t earliest = history_.empty() ? next_id_ : history_.front()->id();
-            if (*last_event_id < dropped_up_to_ || *last_event_id + 1 < first_id_) {
+            // (Compared without adding to the client's id, which may be 2^64-1.)
+            const bool before_this_run = first_id_ > 0 && *last_event_id < first_id_ - 1;
+            if (*last_event_id < dropped_up_to_ || before_this_run) {
                 nlohmann::json gap{{"requested", *last_event_id}, {"earliest", earliest}};
                 first.push_back(std::make_shared<const std::string>(
                     sse::frame({.name = "ssebus:gap", .data = gap.dump()})));

@@ -93,21 +93,37 @@ TEST_CASE("lifecycle hooks see connects, heartbeats and disconnects") {
 TEST_CASE("tokens are verified") {
     TestServer s;
 
-    SECTION("a forged token is 401") {
-        SseClient client(s.port(), "/api/events?token=" + token("alice", "s", "not-the-secret"));
-        CHECK(client.status() == 401);
-    }
-    SECTION("an expired token is 401") {
-        const auto old = ssebus::server::sign_jwt(jwt_secret, Identity{"alice", "s"}, std::chrono::seconds(60),
-                                                  std::chrono::system_clock::now() - std::chrono::hours(2));
-        const auto r = get(s.port(), "/api/events?token=" + old);
-        CHECK(r.status == 401);
-        CHECK(r.json()["error"].get<std::string>().rfind("invalid token", 0) == 0);
-    }
-    SECTION("an alg:none token is 401") {
-        const auto header = ssebus::server::base64url_encode(R"({"alg":"none","typ":"JWT"})");
-        const auto payload = ssebus::server::base64url_encode(R"({"sub":"alice","sid":"s","exp":9999999999})");
-        CHECK(get(s.port(), "/api/events?token=" + header + "." + payload + ".").status == 401);
+    SECTION("every stream route refuses a bad token with 401, from ?token= or the cookie, and says why") {
+        const auto expired = ssebus::server::sign_jwt(jwt_secret, Identity{"alice", "s"}, std::chrono::seconds(60),
+                                                      std::chrono::system_clock::now() - std::chrono::hours(2));
+        const auto none = ssebus::server::base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." +
+                          ssebus::server::base64url_encode(R"({"sub":"alice","sid":"s","exp":9999999999})") + ".";
+        const auto genuine = token("alice", "s");
+        const auto tampered = genuine.substr(0, genuine.size() - 2) + (genuine[genuine.size() - 2] == 'A' ? "Bw" : "Aw");
+        struct Bad {
+            std::string what, token, why;
+        };
+        const std::vector<Bad> bad = {
+            {"a forged signature (another secret)", token("alice", "s", "not-the-secret"), "bad signature"},
+            {"a tampered signature", tampered, "bad signature"},
+            {"an expired token", expired, "token expired"},
+            {"alg: none", none, "alg must be HS256"},
+            {"a token signed with the publisher key", token("alice", "s", publisher_key), "bad signature"},
+            {"the publisher key itself", publisher_key, "not a JWT (expected three parts)"},
+        };
+        for (const std::string route : {"/api/events", "/api/sse", "/api/events/stream", "/api/v1/events/stream/default",
+                                        "/videos/v1/status"}) {
+            for (const auto& b : bad) {
+                INFO(route << " with " << b.what);
+                const auto by_query = get(s.port(), route + "?token=" + b.token);
+                CHECK(by_query.status == 401);
+                CHECK(by_query.json()["error"] == "invalid token: " + b.why);
+                const auto by_cookie = get(s.port(), route, {{"Cookie", "ssebus_token=" + b.token}});
+                CHECK(by_cookie.status == 401);
+                CHECK(by_cookie.json()["error"] == "invalid token: " + b.why);
+            }
+        }
+        CHECK(s.server.hub().stats().connections_total == 0);
     }
     SECTION("a malformed clientId is 400") {
         CHECK(get(s.port(), "/api/events?clientId=a%20b").status == 400);

@@ -32,20 +32,25 @@ std::string raw_exchange(unsigned short port, const std::string& bytes, std::chr
     return out;
 }
 
+// Opens a stream and checks that the first event it gets is one published after it opened:
+// no replay, no gap notice.
+void check_opens_live(unsigned short port, const std::string& target,
+                      const std::map<std::string, std::string>& headers = {}) {
+    SseClient client(port, target, headers);
+    REQUIRE(client.status() == 200);
+    const auto live = publish(port, {{"event", "live"}}).json()["id"].get<std::uint64_t>();
+    const auto e = client.next();
+    REQUIRE(e);
+    CHECK(e->name == "live");
+    CHECK(e->id == std::to_string(live));
+}
+
 }  // namespace
 
-TEST_CASE("publishing needs the key and a valid body") {
+TEST_CASE("publishing takes the key in either header, and needs a valid body") {
     TestServer s;
 
-    SECTION("no key is 401") {
-        const auto r = request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})");
-        CHECK(r.status == 401);
-        CHECK(r.json()["error"].get<std::string>().find("publisher key") != std::string::npos);
-    }
-    SECTION("a wrong key is 401") {
-        CHECK(publish(s.port(), {{"event", "x"}}, "wrong-key").status == 401);
-        CHECK(request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})", {{"X-Publisher-Key", "nope"}}).status == 401);
-    }
+    // Without the key, or with a wrong one: server_security_test.cpp, for every publishing route.
     SECTION("the X-Publisher-Key header works as well as Bearer") {
         CHECK(request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})", {{"X-Publisher-Key", publisher_key}}).status == 202);
     }
@@ -113,6 +118,103 @@ TEST_CASE("requests past the limits are refused") {
         CHECK(get(s.port(), "/healthz").status == 200);
         slow.join();
     }
+}
+
+TEST_CASE("hostile Last-Event-ID values: never a crash, never a replay of what was not asked for") {
+    TestServer s;
+    for (int i = 0; i < 3; ++i) publish(s.port(), {{"event", "earlier"}, {"data", i}});
+
+    SECTION("a Last-Event-ID over the 16 KiB header limit is 431 with a JSON error") {
+        const auto reply = raw_exchange(s.port(), "GET /api/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: " +
+                                                      std::string(17 * 1024, '9') + "\r\n\r\n");
+        CHECK(reply.rfind("HTTP/1.1 431", 0) == 0);
+        CHECK(reply.find("Content-Type: application/json") != std::string::npos);
+        CHECK(reply.find("\r\n\r\n{\"error\":\"the request header is too large\"}") != std::string::npos);
+        CHECK(get(s.port(), "/healthz").status == 200);
+    }
+    SECTION("a 12 KiB Last-Event-ID, under the header limit, counts as no id") {
+        check_opens_live(s.port(), "/api/events", {{"Last-Event-ID", std::string(12 * 1024, '9')}});
+        check_opens_live(s.port(), "/api/events?lastEventId=" + std::string(12 * 1024, '1'));
+    }
+    SECTION("an id past uint64 counts as no id") {
+        for (const std::string id : {"999999999999999999999999999999", "18446744073709551616", "36893488147419103232"}) {
+            INFO("Last-Event-ID: " << id);
+            check_opens_live(s.port(), "/api/events", {{"Last-Event-ID", id}});
+            check_opens_live(s.port(), "/api/events?lastEventId=" + id);
+        }
+    }
+    SECTION("an id from the future replays nothing and reports no gap") {
+        const auto future = s.server.hub().stats().last_id + 1'000'000;
+        check_opens_live(s.port(), "/api/events", {{"Last-Event-ID", std::to_string(future)}});
+    }
+    CHECK(s.server.hub().stats().gaps_reported == 0);
+}
+
+TEST_CASE("regression: Last-Event-ID 2^64-1 wrapped around into a spurious ssebus:gap") {
+    // The largest id there is says the client has seen everything: nothing to replay and
+    // nothing lost. The hub's "issued by an earlier run" check, last_event_id + 1 < first_id,
+    // used to wrap to 0 < first_id for it.
+    TestServer s;
+    publish(s.port(), {{"event", "earlier"}});
+    check_opens_live(s.port(), "/api/events", {{"Last-Event-ID", "18446744073709551615"}});
+    check_opens_live(s.port(), "/api/events?lastEventId=18446744073709551615");
+    CHECK(s.server.hub().stats().gaps_reported == 0);
+}
+
+TEST_CASE("thousands of streams from one user: the limit holds, everyone else is served, no place leaks") {
+    constexpr std::size_t flood = 2'000;
+    constexpr std::size_t max_streams = 5;  // the default
+    // Each connection costs a descriptor on both ends.
+    REQUIRE(raise_open_files_limit(2 * flood + 512) >= 2 * flood + 512);
+    TestServer s;
+    REQUIRE(s.server.config().max_streams_per_user == max_streams);
+    auto& hub = s.server.hub();
+    const auto mallory = client_token("mallory", "s-m");
+    auto stats = [&] { return get(s.port(), "/api/events/stats").json(); };
+
+    // Every connection at once, while another user and an anonymous client connect.
+    Crowd crowd(s.port(), "/api/events?token=" + mallory, flood);
+    std::thread flooding([&] { crowd.run(30s); });
+    SseClient bob(s.port(), "/api/events?token=" + client_token("bob", "s-b"));
+    SseClient anonymous(s.port(), "/api/events");
+    CHECK(bob.status() == 200);
+    CHECK(anonymous.status() == 200);
+    CHECK(get(s.port(), "/healthz").status == 200);
+    flooding.join();
+
+    REQUIRE(crowd.answered() == flood);
+    CHECK(crowd.with_status(200) == max_streams);
+    CHECK(crowd.with_status(429) == flood - max_streams);
+    for (const auto& m : crowd.members()) {
+        if (m->status != 429) continue;
+        CHECK(m->content_type == "application/json");
+        CHECK(m->body == "{\"error\":\"this user already has 5 open streams; close one first\"}\n");
+    }
+    CHECK(stats()["streams_refused"] == flood - max_streams);
+
+    // With the refused connections still open: the five streams are live, and so are the others.
+    CHECK(get(s.port(), "/healthz").status == 200);
+    const auto to_mallory = publish(s.port(), {{"event", "to-mallory"}, {"target", {{"type", "user"}, {"id", "mallory"}}}});
+    CHECK(to_mallory.json()["delivered"] == max_streams);
+    const auto r = publish(s.port(), {{"event", "to-all"}});
+    CHECK(r.json()["delivered"] == max_streams + 2);
+    const auto to_all = std::to_string(r.json()["id"].get<std::uint64_t>());
+    for (auto* client : {&bob, &anonymous}) {
+        const auto e = client->next();
+        REQUIRE(e);
+        CHECK(e->id == to_all);
+    }
+
+    // Once the five close, their places are free again: five more, and not one more.
+    crowd.close();
+    REQUIRE(eventually([&] { return hub.subscriber_count() == 2; }));
+    std::vector<std::unique_ptr<SseClient>> again;
+    for (std::size_t i = 0; i < max_streams; ++i) {
+        again.push_back(std::make_unique<SseClient>(s.port(), "/api/events?token=" + mallory));
+        CHECK(again.back()->status() == 200);
+    }
+    CHECK(get(s.port(), "/api/events?token=" + mallory).status == 429);
+    CHECK(stats()["streams_refused"] == flood - max_streams + 1);
 }
 
 TEST_CASE("a slow client is disconnected and never slows the others") {

@@ -347,24 +347,64 @@ TEST_CASE("Mux webhooks") {
         CHECK(videos[0]["status"] == "ready");
         CHECK(videos[0]["playbackId"] == "pb-1");
     }
-    SECTION("a duplicate webhook id is ignored") {
+    SECTION("a replayed webhook (a webhook id seen before) is 200, duplicate, and changes nothing") {
         SseClient client(s.port(), "/api/events");
-        REQUIRE(webhook(created).status == 200);
-        const auto again = webhook(created);
+        const auto raw = created.dump();
+        const auto signature = ssebus::server::mux::sign_header(mux_secret, raw, std::time(nullptr));
+        auto send = [&] {
+            return request(s.port(), http::verb::post, "/api/webhooks/mux", raw, {{"Mux-Signature", signature}});
+        };
+        REQUIRE(send().status == 200);
+        const auto record = get(s.port(), "/api/videos").json()["videos"];
+        // The very same request again, as a retrying sender or an eavesdropper would send it.
+        const auto again = send();
         CHECK(again.status == 200);
         CHECK(again.json()["duplicate"] == true);
-        REQUIRE(client.next());
-        CHECK_FALSE(client.next(150ms));
+        CHECK(again.json()["events"] == 0);
+        // A new signature, or another body, under the same webhook id.
+        CHECK(webhook(created).json()["duplicate"] == true);
+        nlohmann::json ready_as_wh1 = ready;
+        ready_as_wh1["id"] = "wh-1";
+        CHECK(webhook(ready_as_wh1).json()["duplicate"] == true);
+        CHECK(get(s.port(), "/api/videos").json()["videos"] == record);
+        // One event reached the stream, then the marker: nothing came of the replays.
+        const auto first = client.next();
+        REQUIRE(first);
+        CHECK(first->name == "video:created");
+        publish(s.port(), {{"event", "marker"}});
+        const auto next = client.next();
+        REQUIRE(next);
+        CHECK(next->name == "marker");
     }
-    SECTION("a bad or stale signature is 401") {
+    SECTION("a bad or stale signature is 401, and nothing is published") {
+        SseClient client(s.port(), "/api/events");
         const auto raw = created.dump();
-        auto r = request(s.port(), http::verb::post, "/api/webhooks/mux", raw,
-                         {{"Mux-Signature", ssebus::server::mux::sign_header("wrong-secret", raw, std::time(nullptr))}});
+        const auto now = std::time(nullptr);
+        auto send = [&](const std::string& body, const std::string& signature) {
+            return request(s.port(), http::verb::post, "/api/webhooks/mux", body, {{"Mux-Signature", signature}});
+        };
+        auto r = send(raw, ssebus::server::mux::sign_header("wrong-secret", raw, now));
         CHECK(r.status == 401);
-        CHECK(r.json()["error"].get<std::string>().find("webhook refused") == 0);
-        CHECK(webhook(created, std::time(nullptr) - 3600).status == 401);
-        CHECK(request(s.port(), http::verb::post, "/api/webhooks/mux", raw).status == 401);
+        CHECK(r.json()["error"] == "webhook refused: bad signature");
+        // A genuine request captured long ago, replayed now.
+        CHECK(send(raw, ssebus::server::mux::sign_header(mux_secret, raw, now - 3600)).json()["error"] ==
+              "webhook refused: stale timestamp");
+        // One from the future is no better.
+        CHECK(send(raw, ssebus::server::mux::sign_header(mux_secret, raw, now + 3600)).status == 401);
+        // A genuine signature of one body on another body.
+        CHECK(send(ready.dump(), ssebus::server::mux::sign_header(mux_secret, raw, now)).json()["error"] ==
+              "webhook refused: bad signature");
+        // A genuine signature with its timestamp moved into the window.
+        auto moved = ssebus::server::mux::sign_header(mux_secret, raw, now - 3600);
+        moved.replace(2, std::to_string(now - 3600).size(), std::to_string(now));
+        CHECK(send(raw, moved).json()["error"] == "webhook refused: bad signature");
+        CHECK(request(s.port(), http::verb::post, "/api/webhooks/mux", raw).json()["error"] ==
+              "webhook refused: missing signature");
         CHECK(get(s.port(), "/api/videos").json()["videos"].empty());
+        publish(s.port(), {{"event", "marker"}});
+        const auto e = client.next();
+        REQUIRE(e);
+        CHECK(e->name == "marker");
     }
 }
 
@@ -380,11 +420,29 @@ TEST_CASE("CORS follows the allow-list") {
         SseClient client(s.port(), "/api/events", {{"Origin", "https://app.example"}});
         CHECK(client.header("Access-Control-Allow-Origin") == "https://app.example");
     }
-    SECTION("another origin gets no grant") {
-        const auto r = get(s.port(), "/healthz", {{"Origin", "https://evil.example"}});
-        CHECK(r.headers.count("Access-Control-Allow-Origin") == 0);
-        SseClient client(s.port(), "/api/events", {{"Origin", "https://evil.example"}});
-        CHECK(client.header("Access-Control-Allow-Origin").empty());
+    SECTION("another origin gets no grant: not on a response, an error, a preflight or a stream head") {
+        // Look-alikes of the listed origin are other origins too.
+        for (const std::string origin : {"https://evil.example", "https://app.example.evil.example", "http://app.example",
+                                         "https://app.example:8443", "https://APP.example", "null"}) {
+            INFO("Origin: " << origin);
+            const auto r = get(s.port(), "/healthz", {{"Origin", origin}});
+            CHECK(r.status == 200);
+            CHECK(r.headers.count("Access-Control-Allow-Origin") == 0);
+            CHECK(r.headers.count("Access-Control-Allow-Credentials") == 0);
+            const auto refused = request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})", {{"Origin", origin}});
+            CHECK(refused.status == 401);
+            CHECK(refused.headers.count("Access-Control-Allow-Origin") == 0);
+            const auto pre = request(s.port(), http::verb::options, "/api/events", "",
+                                     {{"Origin", origin}, {"Access-Control-Request-Method", "POST"},
+                                      {"Access-Control-Request-Headers", "Authorization"}});
+            CHECK(pre.headers.count("Access-Control-Allow-Origin") == 0);
+            CHECK(pre.headers.count("Access-Control-Allow-Methods") == 0);
+            CHECK(pre.headers.count("Access-Control-Allow-Headers") == 0);
+            CHECK(pre.headers.count("Access-Control-Allow-Credentials") == 0);
+            SseClient client(s.port(), "/api/events", {{"Origin", origin}});
+            CHECK(client.status() == 200);
+            CHECK(client.head().find("Access-Control-") == std::string::npos);
+        }
     }
     SECTION("a preflight is answered") {
         const auto r = request(s.port(), http::verb::options, "/api/events", "",

@@ -1,11 +1,15 @@
 // Test support for the server: an in-process server on port 0, and small Beast clients.
 #pragma once
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "jwt.hpp"
 #include "server.hpp"
 
 namespace test {
@@ -42,6 +47,26 @@ inline ssebus::server::Config test_config() {
     return c;
 }
 
+// An HS256 client token for `user` and `session`, signed with the test server's JWT secret
+// unless another secret is given.
+inline std::string client_token(const std::string& user, const std::string& session,
+                                const std::string& secret = jwt_secret) {
+    return ssebus::server::sign_jwt(secret, ssebus::server::Identity{user, session}, std::chrono::hours(1));
+}
+
+// Raises the soft limit on open files to at least `wanted` (at most the hard limit) and
+// returns the soft limit in force.
+inline rlim_t raise_open_files_limit(rlim_t wanted) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+    if (lim.rlim_cur < wanted) {
+        lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, lim.rlim_max);
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur;
+}
+
 // A server started in-process on a free port and stopped by the destructor.
 struct TestServer {
     explicit TestServer(ssebus::server::Config c = test_config()) : server(std::move(c)) { server.start(); }
@@ -60,13 +85,24 @@ struct Reply {
     }
 };
 
-// One HTTP request on a new connection.
+// Runs `ioc` until the one operation started on it completes, and throws its error. The
+// operations are asynchronous so that a tcp_stream's deadline applies to them.
+inline void complete(net::io_context& ioc, const beast::error_code& ec, const char* what) {
+    ioc.restart();
+    ioc.run();
+    if (ec) throw beast::system_error(ec, what);
+}
+
+// One HTTP request on a new connection. Throws if the whole response has not arrived
+// within 10 s (for instance when the server answered with a stream).
 inline Reply request(unsigned short port, http::verb method, const std::string& target, const std::string& body = {},
                      const std::map<std::string, std::string>& headers = {}) {
     net::io_context ioc;
     beast::tcp_stream stream(ioc);
+    beast::error_code ec;
     stream.expires_after(10s);
-    stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), [&](beast::error_code e) { ec = e; });
+    complete(ioc, ec, "connect");
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
     for (const auto& [k, v] : headers) req.set(k, v);
@@ -75,11 +111,13 @@ inline Reply request(unsigned short port, http::verb method, const std::string& 
         req.body() = body;
     }
     req.prepare_payload();
-    http::write(stream, req);
+    http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    complete(ioc, ec, "write");
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
-    http::read(stream, buffer, parser);
+    http::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    complete(ioc, ec, "read");
     Reply r;
     auto res = parser.release();
     r.status = res.result_int();
@@ -118,11 +156,16 @@ public:
         for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
         req += "\r\n";
         net::write(socket_, net::buffer(req));
-        // Read the response head.
-        auto n = net::read_until(socket_, buf_, "\r\n\r\n");
-        head_ = std::string(static_cast<const char*>(buf_.data().data()), n);
-        buf_.consume(n);
-        raw_.assign(static_cast<const char*>(buf_.data().data()), buf_.size());
+        // Read the response head, within 10 s.
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        std::size_t end;
+        while ((end = raw_.find("\r\n\r\n")) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left <= 0ms || !read_some(left)) throw std::runtime_error("no response head for GET " + target);
+        }
+        head_ = raw_.substr(0, end + 4);
+        buf_.consume(end + 4);
+        raw_.erase(0, end + 4);
         status_ = std::stoi(head_.substr(9, 3));
     }
     ~SseClient() { close(); }
@@ -264,6 +307,92 @@ private:
     bool closed_ = false;
     std::vector<std::string> comments_;
     std::optional<int> retry_;
+};
+
+// Many GET requests at once, each on its own connection, driven by one io_context: each
+// reads its response head, and the body too unless the response is a 200 stream. Every
+// connection stays open until close() (or the destructor), so a test can hold thousands.
+class Crowd {
+public:
+    struct Member {
+        explicit Member(net::io_context& ioc) : stream(ioc) {}
+        beast::tcp_stream stream;
+        http::request<http::empty_body> req;
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        beast::error_code error;
+        unsigned status = 0;  // 0: no answer (see error)
+        std::string content_type;
+        std::string body;  // for a response that is not a stream
+        bool done = false;
+    };
+
+    Crowd(unsigned short port, const std::string& target, std::size_t n) : port_(port) {
+        members_.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto m = std::make_unique<Member>(ioc_);
+            m->req = {http::verb::get, target, 11};
+            m->req.set(http::field::host, "127.0.0.1");
+            m->req.set(http::field::accept, "text/event-stream");
+            members_.push_back(std::move(m));
+        }
+    }
+    ~Crowd() { close(); }
+
+    // Sends every request at once and returns when each has its answer (or after `timeout`).
+    void run(std::chrono::milliseconds timeout) {
+        const tcp::endpoint server(net::ip::make_address("127.0.0.1"), port_);
+        for (auto& m : members_) start(*m, server);
+        ioc_.run_for(timeout);
+    }
+
+    std::size_t answered() const { return count([](const Member& m) { return m.done; }); }
+    std::size_t with_status(unsigned status) const {
+        return count([status](const Member& m) { return m.done && m.status == status; });
+    }
+    const std::vector<std::unique_ptr<Member>>& members() const { return members_; }
+
+    void close() {
+        for (auto& m : members_) {
+            beast::error_code ignored;
+            m->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            m->stream.socket().close(ignored);
+        }
+    }
+
+private:
+    static void start(Member& m, const tcp::endpoint& server) {
+        m.stream.async_connect(server, [&m](beast::error_code ec) {
+            if (ec) return finish(m, ec);
+            http::async_write(m.stream, m.req, [&m](beast::error_code ec, std::size_t) {
+                if (ec) return finish(m, ec);
+                http::async_read_header(m.stream, m.buffer, m.parser, [&m](beast::error_code ec, std::size_t) {
+                    if (ec) return finish(m, ec);
+                    m.status = m.parser.get().result_int();
+                    m.content_type = std::string(m.parser.get()[http::field::content_type]);
+                    if (m.status == 200) return finish(m, {});  // a stream: keep it open, unread
+                    http::async_read(m.stream, m.buffer, m.parser, [&m](beast::error_code ec, std::size_t) {
+                        m.body = m.parser.get().body();
+                        finish(m, ec);
+                    });
+                });
+            });
+        });
+    }
+    static void finish(Member& m, beast::error_code ec) {
+        m.error = ec;
+        m.done = !ec;
+    }
+    template <typename Pred>
+    std::size_t count(Pred pred) const {
+        std::size_t n = 0;
+        for (auto& m : members_) n += pred(*m) ? 1 : 0;
+        return n;
+    }
+
+    unsigned short port_;
+    net::io_context ioc_;
+    std::vector<std::unique_ptr<Member>> members_;
 };
 
 // Waits until `pred` holds (polling), up to `timeout`.
