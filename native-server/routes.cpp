@@ -195,6 +195,10 @@ Outcome Router::route(Request& req, const std::string& remote) {
         throw HttpError{Status::method_not_allowed, "use " + allowed + " on " + path};
     };
 
+    auto has_key = [&] {
+        const auto key = bearer_or_key(req);
+        return key && constant_time_equal(*key, cfg.publisher_key);
+    };
     auto require_key = [&] {
         const auto key = bearer_or_key(req);
         if (!key) throw HttpError{Status::unauthorized, "this route needs the publisher key (Authorization: Bearer <key>)"};
@@ -344,7 +348,18 @@ Outcome Router::route(Request& req, const std::string& remote) {
         const auto body = parse_json_body(req);
         const auto filename = string_field(body, "filename", true);
         if (filename.empty() || filename.size() > 255) throw HttpError{Status::bad_request, "\"filename\" must be 1-255 characters"};
-        const auto id = app_.uploads.start(filename, parse_target(body));
+        // The page reports an upload to its own connection, so this route needs no key; but
+        // reporting to a user or a session needs the key or that identity's own token.
+        auto target = parse_target(body);
+        const bool personal = target.kind == Target::Kind::user || target.kind == Target::Kind::session;
+        if (personal && !has_key()) {
+            const auto caller = identify("/api/uploads");
+            const bool own = target.kind == Target::Kind::user ? caller.user == target.id : caller.session == target.id;
+            if (!own)
+                throw HttpError{Status::forbidden, "an upload reports to another user or session only with the "
+                                                  "publisher key (Authorization: Bearer <key>)"};
+        }
+        const auto id = app_.uploads.start(filename, std::move(target));
         return json_response(req, Status::accepted, {{"uploadId", id}});
     }
     if (path == "/api/login") {
