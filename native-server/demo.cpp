@@ -228,7 +228,7 @@ void Pipeline::stop_all() {
     std::lock_guard lock(mutex_);
     for (auto& [_, job] : jobs_) {
         job->cancelled = true;
-        net::post(strand_, [job] { job->timer.cancel(); });
+        net::post(strand_, [job = job] { job->timer.cancel(); });  // (clang before 16 cannot capture a structured binding)
     }
 }
 
@@ -311,7 +311,7 @@ void Uploads::stop_all() {
     std::lock_guard lock(mutex_);
     for (auto& [_, u] : uploads_) {
         u->cancelled = true;
-        net::post(strand_, [u] { u->timer.cancel(); });
+        net::post(strand_, [u = u] { u->timer.cancel(); });  // (clang before 16 cannot capture a structured binding)
     }
 }
 

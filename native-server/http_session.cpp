@@ -5,10 +5,6 @@
 
 namespace ssebus::server {
 
-namespace {
-constexpr std::uint32_t header_limit = 16 * 1024;
-}
-
 HttpSession::HttpSession(tcp::socket&& socket, Router& router, Hub& hub, const Config& config)
     : stream_(std::move(socket)), router_(router), hub_(hub), config_(config) {
     error_code ec;
@@ -22,8 +18,7 @@ void HttpSession::run() {
 
 void HttpSession::do_read() {
     parser_.emplace();
-    parser_->body_limit(config_.body_limit);
-    parser_->header_limit(header_limit);
+    limit_request(*parser_, config_.body_limit);
     // The whole request must arrive within the timeout: a client that trickles its header
     // (slowloris) or idles on keep-alive is dropped.
     stream_.expires_after(config_.header_timeout);
@@ -33,23 +28,9 @@ void HttpSession::do_read() {
 void HttpSession::on_read(error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream) return do_close();
     // A request Beast could not parse gets a JSON answer before the connection closes.
-    const bool bad_request = ec && ec.category() == error_code(http::error::body_limit).category() &&
-                             ec != http::error::partial_message;
-    if (bad_request) {
-        Request req;
-        req.version(11);
-        req.keep_alive(false);
-        const bool body = ec == http::error::body_limit;
-        const bool header = ec == http::error::header_limit;
-        auto res = json_error(req, body ? http::status::payload_too_large
-                                        : header ? http::status::request_header_fields_too_large
-                                                 : http::status::bad_request,
-                              body ? "the request body is larger than " + std::to_string(config_.body_limit) + " bytes"
-                                   : header ? std::string("the request header is too large")
-                                            : "malformed HTTP request: " + ec.message());
-        res.keep_alive(false);
-        router_.count(res.result());
-        return send(std::move(res));
+    if (auto res = unparsable_request(ec, config_.body_limit)) {
+        router_.count(res->result());
+        return send(std::move(*res));
     }
     if (ec) return fail(ec, "read");
 

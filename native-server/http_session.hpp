@@ -28,7 +28,7 @@ private:
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<RequestParser> parser_;
     std::shared_ptr<Response> response_;  // kept alive while it is written
     Router& router_;
     Hub& hub_;

@@ -20,15 +20,45 @@ Response text_response(const Request& req, http::status status, std::string body
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
+    // The answer to HEAD is the GET's header without its body: bytes after the header
+    // would be read as the next response on a keep-alive connection.
+    if (req.method() == http::verb::head) res.body().clear();
     return res;
 }
 
 Response json_response(const Request& req, http::status status, const nlohmann::json& body) {
-    return text_response(req, status, body.dump() + "\n", "application/json");
+    // Strings may hold the client's bytes (an error quoting a decoded path): invalid UTF-8
+    // becomes U+FFFD rather than an exception.
+    return text_response(req, status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                         "application/json");
 }
 
 Response json_error(const Request& req, http::status status, std::string_view message) {
     return json_response(req, status, nlohmann::json{{"error", message}});
+}
+
+void limit_request(RequestParser& parser, std::size_t body_limit) {
+    parser.body_limit(body_limit);
+    parser.header_limit(request_header_limit);
+}
+
+std::optional<Response> unparsable_request(error_code ec, std::size_t body_limit) {
+    if (!ec || ec.category() != error_code(http::error::body_limit).category() ||
+        ec == http::error::end_of_stream || ec == http::error::partial_message)
+        return std::nullopt;
+    Request req;
+    req.version(11);
+    req.keep_alive(false);
+    const bool body = ec == http::error::body_limit;
+    const bool header = ec == http::error::header_limit;
+    auto res = json_error(req, body ? http::status::payload_too_large
+                                    : header ? http::status::request_header_fields_too_large
+                                             : http::status::bad_request,
+                          body ? "the request body is larger than " + std::to_string(body_limit) + " bytes"
+                               : header ? std::string("the request header is too large")
+                                        : "malformed HTTP request: " + ec.message());
+    res.keep_alive(false);
+    return res;
 }
 
 namespace {
@@ -37,6 +67,12 @@ bool origin_listed(std::string_view origin, const std::vector<std::string>& allo
     for (const auto& a : allowed)
         if (a == origin) return true;
     return false;
+}
+
+// Whether the canonical `file` is `base` or under it.
+bool inside(const fs::path& base, const fs::path& file) {
+    const auto rel = file.lexically_relative(base);
+    return !rel.empty() && *rel.begin() != "..";
 }
 
 }  // namespace
@@ -112,7 +148,8 @@ std::optional<std::string> cookie(const Request& req, std::string_view name) {
 std::optional<std::string> bearer_or_key(const Request& req) {
     const auto auth = req[http::field::authorization];
     constexpr std::string_view bearer = "Bearer ";
-    if (auth.size() > bearer.size() && auth.substr(0, bearer.size()) == bearer)
+    // The scheme is case-insensitive (RFC 9110 11.1).
+    if (auth.size() > bearer.size() && beast::iequals(auth.substr(0, bearer.size()), bearer))
         return std::string(auth.substr(bearer.size()));
     const auto key = req["X-Publisher-Key"];
     if (!key.empty()) return std::string(key);
@@ -146,9 +183,13 @@ Response serve_static(const Request& req, const std::string& root, std::string_v
     if (ec) return json_error(req, http::status::not_found, "not found");
     fs::path file = fs::weakly_canonical(base / fs::path(std::string(path)).relative_path(), ec);
     // The canonical path must stay inside the root: "..", symlinks out and absolute paths end here.
-    const auto rel = file.lexically_relative(base);
-    if (ec || rel.empty() || *rel.begin() == "..") return json_error(req, http::status::not_found, "not found");
+    if (ec || !inside(base, file)) return json_error(req, http::status::not_found, "not found");
     if (fs::is_directory(file, ec)) file /= "index.html";
+    // weakly_canonical() resolves symlinks only in the part of a path that exists, so
+    // "missing/../link" is left as the link; and index.html may be a link too. What is
+    // opened is resolved in full and checked again.
+    file = fs::canonical(file, ec);
+    if (ec || !inside(base, file)) return json_error(req, http::status::not_found, "not found");
     std::ifstream in(file, std::ios::binary);
     if (!in || !fs::is_regular_file(file, ec)) return json_error(req, http::status::not_found, "not found");
     std::ostringstream body;
@@ -157,9 +198,6 @@ Response serve_static(const Request& req, const std::string& root, std::string_v
     // Vite names built assets by content hash; everything else is revalidated.
     const bool hashed = file.string().find("/assets/") != std::string::npos;
     res.set(http::field::cache_control, hashed ? "public, max-age=31536000, immutable" : "no-cache");
-    if (req.method() == http::verb::head) {
-        res.body().clear();
-    }
     return res;
 }
 

@@ -15,6 +15,16 @@ namespace ssebus::server {
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
+using RequestParser = http::request_parser<http::string_body>;
+
+// The limit on a request's start line and header fields; the body limit is configured.
+inline constexpr std::uint32_t request_header_limit = 16 * 1024;
+// Sets the limits every request is read with.
+void limit_request(RequestParser& parser, std::size_t body_limit);
+// The answer to a request Beast could not parse: 413 past the body limit, 431 past the
+// header limit, 400 otherwise, each closing the connection. nullopt when `ec` is no parse
+// error (none, the end of the stream, a request cut short, an I/O error).
+std::optional<Response> unparsable_request(error_code ec, std::size_t body_limit);
 
 Response json_response(const Request& req, http::status status, const nlohmann::json& body);
 // Every error is a JSON body { "error": "..." }.

@@ -291,3 +291,47 @@ TEST_CASE("a port in use fails loudly") {
     ssebus::server::Server second(c);
     CHECK_THROWS_WITH(second.start(), Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(first.port())));
 }
+
+TEST_CASE("regression: a request path that is not UTF-8 no longer stops the server") {
+    // The 405 quoting the decoded path threw from JSON serialisation inside the router's
+    // error handler, and the exception ended the I/O thread: std::terminate.
+    TestServer s;
+    const auto r = request(s.port(), http::verb::post, "/%FF%FE");
+    CHECK(r.status == 405);
+    CHECK(r.json()["error"].get<std::string>().find("use GET, HEAD") == 0);
+    CHECK(get(s.port(), "/healthz").status == 200);
+}
+
+TEST_CASE("regression: an answer to HEAD has no body, so keep-alive stays in step") {
+    TestServer s;
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), s.port()));
+    const std::string requests = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 "HEAD /nowhere/api HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    net::write(socket, net::buffer(requests));
+    std::string all;
+    beast::error_code ec;
+    for (std::array<char, 4096> buf{}; !ec;) all.append(buf.data(), socket.read_some(net::buffer(buf), ec));
+    // Three responses, each right after the previous header: HEAD's Content-Length is the
+    // GET's, but no body follows it.
+    std::vector<std::string> statuses;
+    for (std::size_t at = 0; at < all.size();) {
+        statuses.push_back(all.substr(at, 12));
+        const auto end = all.find("\r\n\r\n", at);
+        REQUIRE(end != std::string::npos);
+        at = end + 4;
+        if (statuses.size() == 3) at += std::string_view(R"({"status":"ok"})" "\n").size();
+    }
+    CHECK(statuses == std::vector<std::string>{"HTTP/1.1 200", "HTTP/1.1 404", "HTTP/1.1 200"});
+}
+
+TEST_CASE("regression: the Bearer scheme is matched without regard to case") {
+    TestServer s;
+    for (const std::string scheme : {"Bearer", "bearer", "BEARER"}) {
+        const auto r = request(s.port(), http::verb::post, "/api/events", R"({"event":"x"})",
+                               {{"Authorization", scheme + " " + publisher_key}});
+        CHECK(r.status == 202);
+    }
+}

@@ -85,6 +85,19 @@ TEST_CASE("static files of the web demo") {
         CHECK(get(s.port(), "/assets/%2e%2e/%2e%2e/ssebus-secret.txt").status == 404);
         CHECK(get(s.port(), "/%2e%2e%2fssebus-secret.txt").status == 404);
     }
+    SECTION("regression: a symlink out of the root is not followed through a missing directory") {
+        // weakly_canonical() resolved links only in the existing part of the path, so
+        // "missing/../out" was left as the link and served what it points to.
+        fs::create_directories(root.parent_path() / ("ssebus-outside-" + std::to_string(::getpid())));
+        std::ofstream(root.parent_path() / ("ssebus-outside-" + std::to_string(::getpid())) / "index.html") << "outside";
+        fs::create_directory_symlink(root.parent_path() / ("ssebus-outside-" + std::to_string(::getpid())), root / "out");
+        fs::create_symlink(root.parent_path() / "ssebus-secret.txt", root / "assets" / "secret.js");
+        CHECK(get(s.port(), "/missing/../out/index.html").status == 404);
+        CHECK(get(s.port(), "/missing/%2e%2e/out/index.html").status == 404);
+        CHECK(get(s.port(), "/out/").body == "<!doctype html><title>demo</title>");  // the app's route, not the link
+        CHECK(get(s.port(), "/assets/secret.js").status == 404);
+        fs::remove_all(root.parent_path() / ("ssebus-outside-" + std::to_string(::getpid())));
+    }
     fs::remove_all(root);
     fs::remove(root.parent_path() / "ssebus-secret.txt");
 }
