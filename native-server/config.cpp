@@ -33,6 +33,10 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         ->envname("SSEBUS_QUEUE_MAX_BYTES")->capture_default_str()->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34));
     app.add_option("--queue-max-events", c.queue_max_events, "Per-stream queue limit in events")
         ->envname("SSEBUS_QUEUE_MAX_EVENTS")->capture_default_str()->check(CLI::Range(1, 100'000'000));
+    app.add_option("--stream-send-buffer", c.stream_send_buffer,
+                   "SO_SNDBUF of each stream in bytes (0: the kernel's autotuning, up to megabytes for a client "
+                   "that stopped reading)")
+        ->envname("SSEBUS_STREAM_SEND_BUFFER")->capture_default_str()->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30));
     app.add_option("--body-limit", c.body_limit, "Largest request body in bytes (larger: 413)")
         ->envname("SSEBUS_BODY_LIMIT")->capture_default_str();
     app.add_option("--header-timeout-ms", header_timeout_ms, "Time a client has to send a whole request")

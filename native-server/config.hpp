@@ -19,6 +19,7 @@ struct Config {
     std::uint32_t retry_ms = 3'000;           // sent as `retry:` at the start of every stream
     std::size_t queue_max_bytes = 1 << 20;    // per stream; past it the client is disconnected
     std::size_t queue_max_events = 1'000;
+    std::size_t stream_send_buffer = 0;       // SO_SNDBUF of a stream; 0: the kernel's autotuning
     std::size_t body_limit = 64 * 1024;
     std::chrono::milliseconds header_timeout{10'000};
     std::string jwt_secret;                   // empty: made up at start (tokens then last one run)

@@ -44,7 +44,7 @@ void HttpSession::start_stream(const Request& req, SseStart start) {
     auto ticket = hub_.admit(start.subscription->client);
     if (!ticket) return send(router_.too_many_streams(req));
     const SseLimits limits{config_.queue_max_bytes, config_.queue_max_events, config_.heartbeat,
-                           config_.stream_max_age};
+                           config_.stream_max_age, config_.stream_send_buffer};
     auto session = std::make_shared<SseSession>(std::move(stream_), hub_, std::move(start.subscription),
                                                 std::move(*ticket), limits);
     session->run(std::move(start.head), start.last_event_id, std::move(start.preamble));
