@@ -657,6 +657,14 @@ class Connection {
     }
   }
 
+  // ssebus:gap {requested, earliest}: what follows starts at `earliest`, which may be
+  // smaller than the id this connection resumed from (another server's, or one from a run
+  // whose clock was ahead). The duplicate check starts over just before it.
+  #rebase(data) {
+    const m = /"earliest"\s*:\s*(\d+)/.exec(data);
+    this.lastId = m === null || /^0+$/.test(m[1]) ? '' : String(BigInt(m[1]) - 1n);
+  }
+
   // One event, after the transport: the duplicate check, envelopes, then every bridge.
   #deliver(type, data, id, receivedAt) {
     if (id !== this.#prevId) {
@@ -666,6 +674,7 @@ class Connection {
       else if (this.lastId !== '' && delivered(id, this.lastId)) return;
       else this.lastId = id;
     }
+    if (type === GAP) this.#rebase(data);
     this.#attempt = 0;
     let payload = parsePayload(data);
     let serverEvent = type;

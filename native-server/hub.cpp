@@ -171,11 +171,16 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
         const Framing framing = subscription->framing;
         if (last_event_id) {
             // Events after the one the client saw are gone when they fell out of the
-            // history, or were issued by an earlier run of the server.
+            // history, or were issued by an earlier run of the server. An id this server
+            // has not issued yet came from another server, or from a run whose clock was
+            // ahead: nothing can be said of what the client missed, and the ids it will
+            // get are smaller than its own, so it is told of a gap too (a client that
+            // drops ids it already passed re-bases on the gap).
             const std::uint64_t earliest = history_.empty() ? next_id_ : history_.front()->id();
             // (Compared without adding to the client's id, which may be 2^64-1.)
             const bool before_this_run = first_id_ > 0 && *last_event_id < first_id_ - 1;
-            if (*last_event_id < dropped_up_to_ || before_this_run) {
+            const bool not_issued_yet = *last_event_id >= next_id_;
+            if (*last_event_id < dropped_up_to_ || before_this_run || not_issued_yet) {
                 nlohmann::json gap{{"requested", *last_event_id}, {"earliest", earliest}};
                 first.push_back(std::make_shared<const std::string>(
                     sse::frame({.name = "ssebus:gap", .data = gap.dump()})));

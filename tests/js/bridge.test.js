@@ -349,6 +349,51 @@ describe('EventBridge: ids', () => {
     assert.equal(server.requests[1].headers['last-event-id'], '4');
   });
 
+  it('regression: after ssebus:gap, smaller ids than the resume id are delivered, not dropped', async () => {
+    // A server that never issued the id the bridge resumes from (another server's, or a run
+    // whose clock was ahead) reports a gap, then sends smaller ids: they used to be dropped
+    // as duplicates until they passed the old id.
+    const server = await serve((req, res, n) => {
+      open(res);
+      if (n === 0) return res.end(frame({ id: '9000', event: 'n', data: 0 }));
+      if (n === 1)
+        return res.end(
+          frames(
+            { event: 'ssebus:gap', data: { requested: 9000, earliest: 120 } },
+            { id: '120', event: 'n', data: 1 },
+            { id: '121', event: 'n', data: 2 },
+          ),
+        );
+      res.write(frame({ id: '122', event: 'n', data: 3 }));
+    });
+    const r = record();
+    bridge({ url: server.url }).connect();
+    await waitFor(() => r.of('n').length >= 4, 'four events');
+    await settle();
+    assert.deepEqual(
+      r.of('n').map(([, p]) => p),
+      [0, 1, 2, 3],
+    );
+    assert.equal(r.of('ssebus:gap').length, 1);
+    assert.equal(server.requests[1].headers['last-event-id'], '9000');
+    assert.equal(server.requests[2].headers['last-event-id'], '121', 'resumes from the ids after the gap');
+  });
+
+  it('a gap with no usable earliest id starts the duplicate check over', async () => {
+    const server = await serve((req, res, n) => {
+      open(res);
+      if (n === 0) return res.end(frame({ id: '50', event: 'n', data: 0 }));
+      res.write(frames({ event: 'ssebus:gap', data: { requested: 50 } }, { id: '7', event: 'n', data: 1 }));
+    });
+    const r = record();
+    bridge({ url: server.url }).connect();
+    await waitFor(() => r.of('n').length >= 2, 'two events');
+    assert.deepEqual(
+      r.of('n').map(([, p]) => p),
+      [0, 1],
+    );
+  });
+
   it('the lastEventId option resumes the first connection', async () => {
     const server = await serve((req, res) => open(res).write(frame({ id: '43', event: 'n', data: 1 })));
     const r = record();
