@@ -16,7 +16,9 @@ import { launchChromium } from './chromium.js';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-// The toolchain at the versions this repository uses, so that npm finds them in its cache.
+// The toolchain at the versions this repository uses, so that npm finds their tarballs in
+// its cache (npm ci put them there); what the cache lacks, such as the registry's metadata
+// on a machine that only ever ran npm ci, comes from the registry.
 async function installedVersion(name) {
   const pkg = JSON.parse(await readFile(join(root, 'node_modules', name, 'package.json'), 'utf8'));
   return `${name}@${pkg.version}`;
@@ -78,7 +80,7 @@ describe('a new Vite + React project that installs the packed package', () => {
       await writeFile(join(app, name), text);
     }
     const toolchain = await Promise.all(['react', 'react-dom', 'vite', '@vitejs/plugin-react'].map(installedVersion));
-    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball, ...toolchain], { cwd: app });
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, ...toolchain], { cwd: app });
     await run(join(app, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], { cwd: app });
   });
   after(async () => {
