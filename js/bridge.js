@@ -661,6 +661,7 @@ class Connection {
   // smaller than the id this connection resumed from (another server's, or one from a run
   // whose clock was ahead). The duplicate check starts over just before it.
   #rebase(data) {
+    // Read as text: ids are uint64s, past what a JSON number keeps exactly.
     const m = /"earliest"\s*:\s*(\d+)/.exec(data);
     this.lastId = m === null || /^0+$/.test(m[1]) ? '' : String(BigInt(m[1]) - 1n);
   }

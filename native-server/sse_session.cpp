@@ -55,9 +55,9 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     // deliveries are posted to it, so they queue behind the head and the replay.
     auto replay = hub_.attach(shared_from_this(), subscription_, last_event_id);
     attached_ = true;
-    enqueue_backlog(std::make_shared<const std::string>(std::move(head)));
-    for (auto& f : preamble) enqueue_backlog(std::move(f));
-    for (auto& f : replay) enqueue_backlog(std::move(f));
+    backlog_.push_back(std::make_shared<const std::string>(std::move(head)));
+    backlog_.insert(backlog_.end(), std::make_move_iterator(preamble.begin()), std::make_move_iterator(preamble.end()));
+    backlog_.insert(backlog_.end(), std::make_move_iterator(replay.begin()), std::make_move_iterator(replay.end()));
     do_write();
     if (hub_.on_connect) hub_.on_connect(subscription_->client);
     arm_heartbeat();
@@ -99,10 +99,6 @@ void SseSession::enqueue(const Frame& frame) {
     queue_.push_back(frame);
     if (!writing_.empty()) return;  // a write is in flight; on_write continues
     do_write();
-}
-
-void SseSession::enqueue_backlog(Frame frame) {
-    backlog_.push_back(std::move(frame));
 }
 
 void SseSession::do_write() {

@@ -38,7 +38,6 @@ public:
 
 private:
     void enqueue(const Frame& frame);
-    void enqueue_backlog(Frame frame);
     void do_write();
     void on_write(error_code ec, std::size_t bytes);
     void do_read();

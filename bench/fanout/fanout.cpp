@@ -215,6 +215,13 @@ struct Shared {
 
 // ---------------------------------------------------------------- one SSE subscriber
 
+// The GET that opens a stream.
+std::string stream_request(const Options& o, std::string_view user_agent) {
+    return "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
+           "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: " + std::string(user_agent) +
+           "\r\n\r\n";
+}
+
 class Subscriber : public std::enable_shared_from_this<Subscriber> {
 public:
     Subscriber(asio::io_context& ctx, Shared& sh, ThreadStats& st, std::size_t index,
@@ -260,9 +267,7 @@ public:
 
 private:
     void send_request() {
-        const auto& o = sh_.opt;
-        request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
-                   "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: ssebus-fanout\r\n\r\n";
+        request_ = stream_request(sh_.opt, "ssebus-fanout");
         asio::async_write(sock_, asio::buffer(request_), [self = shared_from_this()](boost::system::error_code e, std::size_t) {
             if (e) return self->fail(self->timed_out_ ? "timeout" : "write: " + e.message());
             self->request_.clear();
@@ -510,8 +515,7 @@ public:
         sock_.set_option(asio::socket_base::receive_buffer_size(o.slow_rcvbuf), ec);
         sock_.async_connect(tcp::endpoint(server, o.port), [self = shared_from_this()](boost::system::error_code e) {
             if (e) return self->fail("slow consumer: connect: " + e.message());
-            self->request_ = "GET " + self->sh_.opt.path + " HTTP/1.1\r\nHost: " + self->sh_.opt.host +
-                             "\r\nAccept: text/event-stream\r\nUser-Agent: ssebus-fanout (slow)\r\n\r\n";
+            self->request_ = stream_request(self->sh_.opt, "ssebus-fanout (slow)");
             asio::async_write(self->sock_, asio::buffer(self->request_),
                               [self](boost::system::error_code e2, std::size_t) {
                                   if (e2) return self->fail("slow consumer: write: " + e2.message());

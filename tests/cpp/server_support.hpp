@@ -385,9 +385,8 @@ private:
     }
     template <typename Pred>
     std::size_t count(Pred pred) const {
-        std::size_t n = 0;
-        for (auto& m : members_) n += pred(*m) ? 1 : 0;
-        return n;
+        return static_cast<std::size_t>(
+            std::count_if(members_.begin(), members_.end(), [&](const auto& m) { return pred(*m); }));
     }
 
     unsigned short port_;

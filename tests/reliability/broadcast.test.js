@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 
 import { startServer } from '../support/server.js';
 import { until } from '../support/wait.js';
-import { metrics, mib, runFanout, stats } from './load.js';
+import { hardNofile, metrics, mib, runFanout, stats } from './load.js';
 
 const soak = process.env.SSEBUS_SOAK === '1';
 const connections = Number(process.env.SSEBUS_LOAD_CLIENTS) || 10_000;
@@ -19,7 +19,14 @@ describe(`${connections} concurrent clients receive every broadcast (${rate * du
   after(async () => server?.stop());
 
   it('every client receives every event', async () => {
-    // One descriptor per stream: the server's soft limit goes up to the hard one.
+    // One descriptor per stream on each side: the server and the load client raise their soft
+    // limits to the hard one, which must leave room.
+    const hard = hardNofile();
+    assert.ok(
+      hard >= connections + 200,
+      `the hard limit on open files is ${hard}; ${connections} streams need ${connections + 200} ` +
+        '(raise it as root, e.g. with ulimit -Hn or limits.conf, or set SSEBUS_LOAD_CLIENTS lower)',
+    );
     server = await startServer(['--quiet'], { raiseNofile: true });
     const r = await runFanout(server, { connections, rate, duration, drain: 3, idle: 2 });
     const m = await metrics(server);

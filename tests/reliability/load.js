@@ -1,6 +1,6 @@
 // Load for the reliability tests: the fan-out client of bench/fanout (built by scripts/build
 // as build/native/ssebus-fanout), and readings of the server process from /proc.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -38,6 +38,12 @@ export function runFanout(server, { connections, rate, duration, drain = 2, idle
       }
     });
   });
+}
+
+// The hard limit on open files that this process's children may raise their soft one to.
+export function hardNofile() {
+  const limit = execFileSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
+  return limit === 'unlimited' ? Infinity : Number(limit);
 }
 
 // Open file descriptors and resident memory (KiB) of a process.
