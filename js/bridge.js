@@ -13,6 +13,7 @@
 // when the parser stores them side by side. Nothing here touches `window` or `document`
 // before connect().
 
+import { loadCore } from './core.js';
 import { describe, report } from './util.js';
 
 const PIECE = 1 << 16; // bytes handed to the parser per call: bounds its input buffer
@@ -47,16 +48,10 @@ const OPTIONS = [
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 
-let loadCore = null;
 let decoder = null;
 const connections = new Map(); // key -> Connection
 const constructorIds = new WeakMap(); // EventSource constructor -> its number in keys
 let nextConstructorId = 1;
-
-/** Called once by index.js: the bridge shares its loader, and so its WebAssembly module. */
-export function provideCore(loader) {
-  loadCore = loader;
-}
 
 function refuse(what) {
   throw new TypeError(`ssebus: EventBridge: ${what}`);

@@ -13,13 +13,12 @@
 // increase, merging the two by id gives the core's order; so exact-name churn and `once`
 // never cross into WebAssembly at all.
 
-import createSsebusCore from '../dist/ssebus_core.js';
-import { EventBridge, provideCore } from './bridge.js';
+import { EventBridge } from './bridge.js';
+import { loadCore, loadedCore } from './core.js';
 import { describe, report } from './util.js';
 
 export { EventBridge };
 
-const WASM_FILE = 'ssebus_core.wasm';
 // Names with no subscription stay interned (as a cache of their answer) up to this many;
 // past it the oldest are dropped, so that a million distinct names leave memory flat.
 const IDLE_KEYS_HIGH = 2048;
@@ -33,43 +32,6 @@ const OP_SUBSCRIBE_ONCE = 2;
 const OP_UNSUBSCRIBE = 3;
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
-
-let corePromise = null;
-let coreModule = null;
-
-function isNode() {
-  return typeof process === 'object' && process !== null && typeof process.versions?.node === 'string';
-}
-
-async function instantiate() {
-  const options = {};
-  if (isNode()) {
-    // Node cannot fetch() a file URL; hand the loader the bytes instead. The specifier is
-    // built at run time so that bundlers leave it alone (browsers never reach this line).
-    const fs = 'node:fs/promises';
-    const { readFile } = await import(/* @vite-ignore */ fs);
-    options.wasmBinary = await readFile(new URL('../dist/' + WASM_FILE, import.meta.url));
-  }
-  const module = await createSsebusCore(options);
-  coreModule = module;
-  return module;
-}
-
-provideCore(loadCore); // the bridge's SSE parser lives in the same module as the buses
-
-function loadCore() {
-  if (corePromise === null) {
-    corePromise = instantiate().catch((cause) => {
-      corePromise = null; // a later call may try again (e.g. after a network error)
-      throw new Error(
-        `ssebus: could not load its WebAssembly module (${cause?.message ?? cause}); ` +
-          `check that ${WASM_FILE} is served next to the package's JS`,
-        { cause },
-      );
-    });
-  }
-  return corePromise;
-}
 
 function checkListener(listener, method) {
   if (typeof listener !== 'function') {
@@ -421,6 +383,7 @@ export async function createEventBus(options = {}) {
  * first bus is created. For leak checks and diagnostics.
  */
 export function wasmMemoryStats() {
+  const coreModule = loadedCore();
   if (coreModule === null) return null;
   return { heapBytes: coreModule.HEAPU8.length, usedBytes: coreModule.heapUsed() };
 }

@@ -111,6 +111,12 @@ EventPtr Hub::publish(Event event, std::size_t* delivered) {
     return published;
 }
 
+void Hub::publish(Event event, PublishDone done) {
+    Published result;
+    result.event = publish(std::move(event), &result.delivered);
+    if (done) done(std::move(result));
+}
+
 EventPtr Hub::notify(Target target, std::string name, const nlohmann::json& data,
                      std::optional<std::uint32_t> retry_ms) {
     return publish({.name = std::move(name), .data = data.dump(), .target = std::move(target), .retry_ms = retry_ms});

@@ -100,6 +100,18 @@ private:
     std::string user_;
 };
 
+// What became of a publish: the event with its id once it is committed (and, where the
+// store numbers events itself, applied), or why it was refused. `retry_after_s` is set
+// when the store could not write and the caller should try again (HTTP 503).
+struct Published {
+    EventPtr event;                      // null when refused
+    std::size_t delivered = 0;           // streams it was sent to on this instance
+    std::string error;                   // empty when committed
+    std::uint32_t retry_after_s = 0;
+    bool ok() const noexcept { return event != nullptr; }
+};
+using PublishDone = std::function<void(Published)>;
+
 class Hub {
 public:
     explicit Hub(HubOptions options = {});
@@ -110,6 +122,11 @@ public:
     // bytes to every stream that selects it, in id order for every stream.
     // `delivered`, when given, receives the number of streams it was sent to.
     EventPtr publish(Event event, std::size_t* delivered = nullptr);
+
+    // The asynchronous publish every HTTP route and every I/O-thread caller uses: `done`
+    // runs exactly once, on an unspecified thread, after the event is committed (acknowledged
+    // means durable) or refused. `done` may be empty (fire and forget).
+    void publish(Event event, PublishDone done);
 
     // The in-process API for back-end code in the same binary.
     EventPtr notify_all(std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms = {});

@@ -31,6 +31,7 @@ describe('the npm package', () => {
       'dist/ssebus_core.js',
       'dist/ssebus_core.wasm',
       'js/bridge.js',
+      'js/core.js',
       'js/index.d.ts',
       'js/index.js',
       'js/react.d.ts',
@@ -44,7 +45,7 @@ describe('the npm package', () => {
     const app = join(dir, 'app');
     await run('mkdir', ['-p', app]);
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: app });
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: app });
     assert.ok((await readdir(join(app, 'node_modules', 'ssebus', 'dist'))).includes('ssebus_core.wasm'));
     await writeFile(
       join(app, 'main.js'),
@@ -63,7 +64,7 @@ describe('the npm package', () => {
     assert.ok(!(await readdir(join(app, 'node_modules'))).includes('react'), 'React is not installed for the bus');
 
     // ssebus/react, once the app installs React.
-    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', 'react'], { cwd: app });
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', 'react'], { cwd: app });
     await writeFile(
       join(app, 'react.js'),
       `import * as hooks from 'ssebus/react';
