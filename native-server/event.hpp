@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,9 @@ using EventPtr = std::shared_ptr<const PublishedEvent>;
 
 // ISO-8601 UTC with milliseconds: "2026-11-22T21:30:00.123Z".
 std::string iso8601(std::int64_t unix_ms);
+inline std::string iso8601(std::chrono::system_clock::time_point t) {
+    return iso8601(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
 std::int64_t now_ms();
 
 }  // namespace ssebus::server

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "crypto.hpp"
+
 namespace ssebus::server {
 
 // From the claims `sub` and `sid`.
@@ -14,20 +16,6 @@ struct Identity {
     std::string user;
     std::string session;
 };
-
-// Raw 32-byte HMAC-SHA256 of `data` under `key`; empty if OpenSSL fails.
-std::string hmac_sha256(std::string_view key, std::string_view data);
-
-// Compares secrets without leaking where they differ (the length is not secret).
-bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
-
-// RFC 4648 section 5 alphabet ('-' and '_'), without padding.
-std::string base64url_encode(std::string_view bytes);
-
-// Accepts text with or without padding. Refuses characters outside the url alphabet,
-// '=' anywhere but a correct final padding, impossible lengths, and non-zero unused
-// bits in the last character (so every byte string has exactly one accepted spelling).
-std::optional<std::string> base64url_decode(std::string_view text);
 
 // Issues an HS256 JWT: header {"alg":"HS256","typ":"JWT"}, claims {sub, sid, iat, exp}.
 std::string sign_jwt(std::string_view secret, const Identity& who, std::chrono::seconds ttl,

@@ -3,7 +3,8 @@
 #include <charconv>
 #include <cstdio>
 
-#include "jwt.hpp"
+#include "crypto.hpp"
+#include "event.hpp"
 
 namespace ssebus::server::mux {
 
@@ -46,18 +47,6 @@ std::optional<std::string> lowercase_digest(std::string_view s) {
     return out;
 }
 
-std::string hex(std::string_view bytes) {
-    constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out.push_back(digits[b >> 4]);
-        out.push_back(digits[b & 0x0f]);
-    }
-    return out;
-}
-
 std::string expected_digest(std::string_view secret, std::int64_t timestamp, std::string_view raw_body) {
     std::string signed_text = std::to_string(timestamp);
     signed_text += '.';
@@ -65,21 +54,6 @@ std::string expected_digest(std::string_view secret, std::int64_t timestamp, std
     return hex(hmac_sha256(secret, signed_text));
 }
 
-std::string iso8601(Clock::time_point t) {
-    using namespace std::chrono;
-    const auto ms = floor<milliseconds>(t);
-    const auto day = floor<days>(ms);
-    const year_month_day date{day};
-    const hh_mm_ss time{ms - day};
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
-                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                  static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-                  static_cast<int>(time.seconds().count()), static_cast<int>(time.subseconds().count()));
-    return buf;
-}
-
-// Mux sends created_at as a string of unix seconds; a number is taken too.
 std::optional<Clock::time_point> parse_created_at(const json& value) {
     std::optional<std::int64_t> secs;
     if (value.is_string()) secs = parse_unix_seconds(value.get_ref<const std::string&>());
@@ -93,7 +67,7 @@ std::optional<Clock::time_point> parse_created_at(const json& value) {
 }
 
 // The field `key` of `j` if it is a non-empty string.
-const std::string* string_field(const json& j, const char* key) {
+const std::string* find_string(const json& j, const char* key) {
     if (!j.is_object()) return nullptr;
     const auto it = j.find(key);
     if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) return nullptr;
@@ -109,15 +83,15 @@ json new_record(const std::string& id, Clock::time_point created) {
 // Copies what a webhook says about the asset onto the record; absent fields keep their value.
 void merge_asset(json& record, const std::string& type, const json& data) {
     if (type == "video.asset.deleted") record["status"] = "deleted";
-    else if (const auto* status = string_field(data, "status")) record["status"] = *status;
+    else if (const auto* status = find_string(data, "status")) record["status"] = *status;
     else if (type == "video.asset.ready") record["status"] = "ready";
     else if (type == "video.asset.errored") record["status"] = "errored";
 
     if (const auto ids = data.find("playback_ids"); ids != data.end() && ids->is_array()) {
         json playback = nullptr;
         for (const auto& p : *ids) {
-            const auto* policy = string_field(p, "policy");
-            const auto* pid = string_field(p, "id");
+            const auto* policy = find_string(p, "policy");
+            const auto* pid = find_string(p, "id");
             if (policy && pid && *policy == "public") {
                 playback = *pid;
                 break;
@@ -126,8 +100,8 @@ void merge_asset(json& record, const std::string& type, const json& data) {
         record["playbackId"] = playback;
     }
     if (const auto d = data.find("duration"); d != data.end() && d->is_number()) record["duration"] = *d;
-    if (const auto* ratio = string_field(data, "aspect_ratio")) record["aspectRatio"] = *ratio;
-    if (const auto* upload = string_field(data, "upload_id")) record["uploadId"] = *upload;
+    if (const auto* ratio = find_string(data, "aspect_ratio")) record["aspectRatio"] = *ratio;
+    if (const auto* upload = find_string(data, "upload_id")) record["uploadId"] = *upload;
 }
 
 }  // namespace
@@ -206,10 +180,10 @@ VideoStore::VideoStore(std::size_t max_records, std::size_t max_ids)
 
 VideoStore::Applied VideoStore::apply(const json& webhook) {
     Applied result;
-    const auto* type = string_field(webhook, "type");
-    const auto* webhook_id = string_field(webhook, "id");
+    const auto* type = find_string(webhook, "type");
+    const auto* webhook_id = find_string(webhook, "id");
     const auto data = webhook.is_object() ? webhook.find("data") : webhook.end();
-    const auto* video_id = data != webhook.end() ? string_field(*data, "id") : nullptr;
+    const auto* video_id = data != webhook.end() ? find_string(*data, "id") : nullptr;
     if (!type || !webhook_id || !video_id || !type->starts_with(asset_prefix)) {
         result.ignored = true;
         return result;

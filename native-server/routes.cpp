@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "builtin_page.hpp"
+#include "crypto.hpp"
 #include "jwt.hpp"
 #include "ssebus/sse_writer.hpp"
 
@@ -16,18 +17,6 @@ constexpr std::size_t max_name_length = 256;
 constexpr std::size_t max_streams_per_request = 16;
 
 using Status = http::status;
-
-std::string random_hex(std::size_t bytes) {
-    thread_local std::mt19937_64 gen{std::random_device{}()};
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < bytes; ++i) {
-        const auto b = static_cast<unsigned>(gen() & 0xff);
-        out += digits[b >> 4];
-        out += digits[b & 0xf];
-    }
-    return out;
-}
 
 // Names of streams, clients, videos: what is safe in a log line and a URL.
 bool plain_id(std::string_view s, std::size_t max = 64) {

@@ -1,22 +1,14 @@
 #include "server.hpp"
 
 #include <chrono>
-#include <random>
 
+#include "crypto.hpp"
 #include "http_session.hpp"
 #include "log.hpp"
 
 namespace ssebus::server {
 
 namespace {
-
-std::string random_secret() {
-    std::random_device rd;
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (int i = 0; i < 32; ++i) out += digits[rd() & 0xf];
-    return out;
-}
 
 Config with_secrets(Config c) {
     if (c.jwt_secret.empty()) c.jwt_secret = random_secret();

@@ -15,7 +15,7 @@
 //    padding.
 //
 // fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
-// fuzz-link: native-server/jwt.cpp
+// fuzz-link: native-server/jwt.cpp native-server/crypto.cpp
 // fuzz-libs: -lcrypto
 #include <chrono>
 #include <cstddef>

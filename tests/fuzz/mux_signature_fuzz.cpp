@@ -11,7 +11,7 @@
 //    grammar allows).
 //
 // fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
-// fuzz-link: native-server/mux.cpp native-server/jwt.cpp
+// fuzz-link: native-server/mux.cpp native-server/jwt.cpp native-server/crypto.cpp native-server/event.cpp
 // fuzz-libs: -lcrypto
 #include <chrono>
 #include <cstddef>

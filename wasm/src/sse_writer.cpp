@@ -14,7 +14,7 @@ void append_field(std::string& out, std::string_view field, std::string_view val
 
 }  // namespace
 
-void append(std::string& out, const Frame& f) {
+void append(std::string& out, const Fields& f) {
     if (!f.id.empty()) append_field(out, "id", f.id);
     if (!f.name.empty()) append_field(out, "event", f.name);
     if (f.retry_ms) {
@@ -34,7 +34,7 @@ void append(std::string& out, const Frame& f) {
     out += '\n';
 }
 
-std::string frame(const Frame& f) {
+std::string frame(const Fields& f) {
     std::string out;
     out.reserve(f.id.size() + f.name.size() + f.data.size() + 32);
     append(out, f);

@@ -9,7 +9,7 @@
 
 namespace ssebus::sse {
 
-struct Frame {
+struct Fields {
     std::string_view id;    // empty: no id line
     std::string_view name;  // empty: an unnamed ("message") event
     std::string_view data;  // may hold line breaks: each line becomes its own data line
@@ -18,8 +18,8 @@ struct Frame {
 
 // Appends one event, ended by a blank line. Line breaks in `id` and `name` would end the
 // field early, so they are dropped; CR, LF and CRLF in `data` all split data lines.
-void append(std::string& out, const Frame& frame);
-std::string frame(const Frame& frame);
+void append(std::string& out, const Fields& fields);
+std::string frame(const Fields& fields);
 
 // ": text\n\n" (a comment: ignored by clients, but it keeps proxies and timers awake).
 std::string comment(std::string_view text);
