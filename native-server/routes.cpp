@@ -6,6 +6,7 @@
 #include "builtin_page.hpp"
 #include "crypto.hpp"
 #include "jwt.hpp"
+#include "metrics.hpp"
 #include "ssebus/sse_writer.hpp"
 
 namespace ssebus::server {
@@ -97,36 +98,6 @@ std::optional<std::uint32_t> parse_retry(const nlohmann::json& body) {
 std::string data_of(const nlohmann::json& body) {
     const auto it = body.find("data");
     return it == body.end() ? "null" : it->dump();
-}
-
-std::string prometheus(const HubStats& s, const App& app) {
-    std::ostringstream out;
-    auto metric = [&](const char* name, const char* type, const char* help, auto value) {
-        out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
-            << name << ' ' << value << '\n';
-    };
-    metric("ssebus_active_clients", "gauge", "Open Server-Sent Events streams.", s.active_clients);
-    out << "# HELP ssebus_active_clients_by_route Open streams per route.\n"
-           "# TYPE ssebus_active_clients_by_route gauge\n";
-    for (const auto& [route, n] : s.clients_by_route)
-        out << "ssebus_active_clients_by_route{route=\"" << route << "\"} " << n << '\n';
-    metric("ssebus_authenticated_clients", "gauge", "Open streams with a verified token.", s.authenticated_clients);
-    metric("ssebus_events_published_total", "counter", "Events published.", s.events_published);
-    metric("ssebus_frames_delivered_total", "counter", "Event frames handed to streams.", s.frames_delivered);
-    metric("ssebus_events_replayed_total", "counter", "Events replayed after Last-Event-ID.", s.events_replayed);
-    metric("ssebus_gaps_reported_total", "counter", "ssebus:gap notices sent.", s.gaps_reported);
-    metric("ssebus_slow_clients_disconnected_total", "counter",
-           "Streams closed because their queue overflowed.", s.slow_clients_disconnected);
-    metric("ssebus_streams_refused_total", "counter", "Streams refused over the per-user limit.", s.streams_refused);
-    metric("ssebus_connections_total", "counter", "Streams opened.", s.connections_total);
-    metric("ssebus_history_events", "gauge", "Events kept for replay.", s.history_size);
-    metric("ssebus_last_event_id", "gauge", "The newest event id.", s.last_id);
-    out << "# HELP ssebus_http_responses_total HTTP responses by status class.\n"
-           "# TYPE ssebus_http_responses_total counter\n"
-        << "ssebus_http_responses_total{class=\"2xx\"} " << app.responses_2xx.load() << '\n'
-        << "ssebus_http_responses_total{class=\"4xx\"} " << app.responses_4xx.load() << '\n'
-        << "ssebus_http_responses_total{class=\"5xx\"} " << app.responses_5xx.load() << '\n';
-    return out.str();
 }
 
 }  // namespace
@@ -245,7 +216,7 @@ Outcome Router::route(Request& req, const std::string& remote) {
     }
     if (path == "/metrics") {
         allow({http::verb::get});
-        return text_response(req, Status::ok, prometheus(app_.hub.stats(), app_), "text/plain; version=0.0.4");
+        return text_response(req, Status::ok, prometheus_text(app_.hub.stats(), {app_.responses_2xx.load(), app_.responses_4xx.load(), app_.responses_5xx.load()}), "text/plain; version=0.0.4");
     }
     if (path == "/api/events") {
         allow({http::verb::get, http::verb::post});

@@ -47,7 +47,7 @@
 // fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
 // fuzz-link: native-server/routes.cpp native-server/http_util.cpp native-server/hub.cpp
 // fuzz-link: native-server/event.cpp native-server/demo.cpp native-server/mux.cpp
-// fuzz-link: native-server/jwt.cpp native-server/crypto.cpp native-server/builtin_page.cpp
+// fuzz-link: native-server/jwt.cpp native-server/crypto.cpp native-server/builtin_page.cpp native-server/metrics.cpp
 // fuzz-libs: -lboost_url -lcrypto
 
 // Boost's assertions go through boost::assertion_failed below, so that one known false alarm
