@@ -33,7 +33,7 @@ export function useIdentity(connection) {
   const { renew, failure, authFailed } = connection;
   const latest = useRef({ signedIn, renew });
   latest.current = { signedIn, renew };
-  const renewed = useRef(false); // signed in again since the stream was last open
+  const tries = useRef(0); // what was done about refused tokens since the stream was last open
 
   const signIn = useCallback(
     async (user) => {
@@ -67,20 +67,22 @@ export function useIdentity(connection) {
   }, [renew]);
 
   // Every failed attempt is a new `failure`; it is null again once the stream is open.
+  // A refused token: sign in again (first), else go on anonymous (then), else leave it to
+  // the backoff.
   useEffect(() => {
     if (failure === null) {
-      renewed.current = false;
+      tries.current = 0;
       return;
     }
-    if (!authFailed || renewed.current) return;
-    renewed.current = true;
-    const who = latest.current.signedIn;
+    if (!authFailed || tries.current >= 2) return;
+    const again = tries.current === 0 ? latest.current.signedIn : null;
+    tries.current += again === null ? 2 : 1;
     (async () => {
       try {
-        if (who === null) throw new Error('not signed in');
-        setSignedIn(save(await api.login(who.user, who.session)));
+        if (again === null) throw new Error('anonymous from now on');
+        setSignedIn(save(await api.login(again.user, again.session)));
       } catch {
-        // Anonymous then: drop the cookie the server refuses.
+        // Drop the cookie the server refuses.
         localStorage.removeItem(STORAGE_KEY);
         setSignedIn(null);
         await api.logout().catch(() => {});

@@ -14,7 +14,14 @@ export default function ConnectionIndicator({ connection, identity }) {
       at === undefined ? null : (
         <span className="connection-detail" data-testid="next-attempt" data-at={at} data-attempt={attempt}>
           {httpStatus ? `HTTP ${httpStatus} · ` : ''}
-          {seconds > 0 ? `attempt ${attempt} at ${clock(at)}, in ${seconds} s` : `attempt ${attempt} running`}
+          {seconds > 0 ? (
+            <>
+              attempt {attempt}
+              <span className="connection-at"> at {clock(at)}</span>, in {seconds} s
+            </>
+          ) : (
+            `attempt ${attempt} running`
+          )}
         </span>
       );
   } else if (phase === 'closed') {
