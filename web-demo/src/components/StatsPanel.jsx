@@ -86,7 +86,10 @@ export default function StatsPanel({ connection, debug }) {
           </dd>
         </div>
       </dl>
-      <label className="check debug-switch" title={debug.supported ? undefined : 'this version of ssebus has no debug option'}>
+      <label
+        className="check debug-switch"
+        title={debug.supported ? undefined : 'this version of ssebus has no debug option'}
+      >
         <input
           type="checkbox"
           name="debug"
