@@ -402,11 +402,14 @@ describe('the web demo in Chromium, served by ssebus-server', () => {
       return s.authenticated_clients === 1 && s.clients_by_route['/api/events'] === 1;
     });
 
-    // The new server's publisher key.
+    // The new server's publisher key, asked for once the stream is back.
+    const configs = () => requests.filter((r) => r === 'GET /api/demo/config').length;
+    const asked = configs();
     const tile = stream(page, 'default');
     await page.locator('[data-testid=stream][data-stream=default][data-state=running]').waitFor();
     await tile.getByRole('button', { name: 'Pause' }).click();
     await page.locator('[data-testid=stream][data-stream=default][data-state=paused]').waitFor();
+    assert.equal(configs(), asked + 1);
     const toAll = await sendTestEvent(page, { target: 'all', message: `after the restart ${randomUUID()}` });
     assert.match(toAll, /delivered to 1 client$/);
     const toAna = await sendTestEvent(page, { target: 'user', id: 'ana', message: `to ana again ${randomUUID()}` });
@@ -421,7 +424,12 @@ describe('the web demo in Chromium, served by ssebus-server', () => {
     await server.stop();
     server = await startWithNewSecrets(port);
     const message = `with the old key ${randomUUID()}`;
+    const from = requests.length;
     assert.match(await sendTestEvent(page, { target: 'all', message, arrives: false }), /delivered to 0 clients$/);
+    assert.deepEqual(
+      requests.slice(from).filter((r) => r.startsWith('POST /api/sse-test') || r.startsWith('GET /api/demo/config')),
+      ['POST /api/sse-test', 'GET /api/demo/config', 'POST /api/sse-test'],
+    );
     await page.getByRole('button', { name: 'Connect' }).click();
     await connection(page, 'open').waitFor();
     await page.locator('[data-testid=identity]', { hasText: 'signed in as ana' }).waitFor();

@@ -66,6 +66,10 @@ export function useConnection(url, options) {
     }
   });
 
+  // Events were lost (e.g. the server restarted and no longer has the resume id): so may
+  // the publisher key be.
+  useEventBusOn('ssebus:gap', forgetConfig);
+
   useEventBusOn('*', (_payload, meta) => {
     if (meta.serverEvent === undefined || meta.name.startsWith('ssebus:')) return;
     setReceived((r) => ({ count: r.count + 1, lastId: meta.id || r.lastId }));
