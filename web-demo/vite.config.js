@@ -22,7 +22,11 @@ function exported(subpath) {
   return fileURLToPath(new URL(file, packageDir));
 }
 
-// During `vite` (dev), the API lives in a running ssebus-server.
+// During `vite` (dev), the API lives in a running ssebus-server: SSEBUS_SERVER is its
+// origin (default http://127.0.0.1:8080, where `npm start` listens), to which the dev
+// server proxies /api (the event streams included) and /videos. For example
+//   SSEBUS_SERVER=http://127.0.0.1:9000 npx vite --config web-demo/vite.config.js
+// `vite build` does not read it: the built page is served by ssebus-server itself.
 const server = process.env.SSEBUS_SERVER ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({

@@ -2,7 +2,7 @@
 // every panel driven by clicks and checked in the DOM. Nothing here waits for a fixed
 // time: each step waits for the page (or the server) to reach the state it expects.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
-import { startServer } from '../support/server.js';
+import { EventBridge } from '../../js/index.js';
+import { clock } from '../../web-demo/src/format.js';
+import { serverBinary, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
 import { until } from '../support/wait.js';
 
@@ -31,6 +33,59 @@ const serverArgs = (dir) => [
 
 const stats = async (server) => (await fetch(`${server.url}/api/events/stats`)).json();
 
+// The server as it comes back from a restart that kept no secrets: on the same port, with
+// a publisher key and a JWT secret of its own (startServer's are fixed).
+async function startWithNewSecrets(port) {
+  const proc = spawn(
+    serverBinary,
+    ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', `key-${randomUUID()}`,
+      '--jwt-secret', `secret-${randomUUID()}`, ...serverArgs(distDir)],
+    { stdio: ['ignore', 'inherit', 'pipe'] },
+  );
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  let log = '';
+  await new Promise((resolve, reject) => {
+    proc.stderr.on('data', (chunk) => {
+      log += chunk;
+      if (/listening on http/.test(log)) resolve();
+    });
+    proc.on('exit', (code) => reject(new Error(`ssebus-server exited with ${code}:\n${log}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+// Whether this checkout's bridge has the `debug` option (it refuses options it does not know).
+const bridgeHasDebug = (() => {
+  try {
+    new EventBridge({ emit() {} }, { url: 'http://127.0.0.1/', debug: true });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+// How many lines the text of `locator` takes.
+const lines = (locator) =>
+  locator.evaluate((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+  });
+
+// Whether the element is entirely inside the window.
+const onScreen = (locator) =>
+  locator.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+  });
+
 // What the browser reports: console errors and uncaught exceptions, and the requests made.
 async function openDashboard(browser, server) {
   const page = await browser.context.newPage();
@@ -39,15 +94,17 @@ async function openDashboard(browser, server) {
   const problems = [];
   const requests = [];
   const messages = [];
+  const debugMessages = [];
   page.on('console', (m) => {
     messages.push(m.text());
+    if (m.type() === 'debug') debugMessages.push(m.text());
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
   await page.goto(`${server.url}/`);
   await connection(page, 'open').waitFor();
-  return { page, problems, requests, messages };
+  return { page, problems, requests, messages, debugMessages };
 }
 
 const connection = (page, state) => page.locator(`[data-testid=connection][data-state=${state}]`);
@@ -97,15 +154,18 @@ describe('the web demo in Chromium, served by ssebus-server', () => {
   let page;
   let problems;
   let requests;
+  let debugMessages;
 
   before(async () => {
     await run(join(root, 'scripts', 'build-demo'), [], { cwd: root });
     server = await startServer(serverArgs(distDir));
-    ({ page, problems, requests } = await openDashboard(browser, server));
+    ({ page, problems, requests, debugMessages } = await openDashboard(browser, server));
   });
   after(async () => {
     await page?.close();
     await server?.stop();
+    // Cookies do not tell ports apart: ana's token would reach the next server.
+    await browser.context.clearCookies();
   });
 
   it('opens one stream on /api/events and shows it live', async () => {
@@ -245,26 +305,134 @@ describe('the web demo in Chromium, served by ssebus-server', () => {
     await tile.locator('[data-testid=stream-last]', { hasText: /^Tick #1$/ }).waitFor();
   });
 
+  const debugSkip = !bridgeHasDebug && 'this bridge has no debug option';
+  it('has a debug switch that passes debug: true to the bridge', { skip: debugSkip }, async () => {
+    const toggle = page.locator('input[name=debug]');
+    assert.equal(await toggle.isEnabled(), true);
+    assert.equal(await toggle.isChecked(), false);
+    // Each switch opens a new stream, the old one closed.
+    const reopened = async (opened) => {
+      await until('a new stream', async () => {
+        const s = await stats(server);
+        return s.connections_total > opened && s.clients_by_route['/api/events'] === 1;
+      });
+      await connection(page, 'open').waitFor();
+    };
+    const before = debugMessages.length;
+    let opened = (await stats(server)).connections_total;
+    await toggle.check();
+    await reopened(opened);
+    // The bridge with debug on says what it does on console.debug.
+    await until('the bridge to log with console.debug', () => debugMessages.length > before);
+    await sendTestEvent(page, { target: 'all', message: `debug on ${randomUUID()}` });
+
+    opened = (await stats(server)).connections_total;
+    await toggle.uncheck();
+    await reopened(opened);
+    const after = debugMessages.length;
+    await sendTestEvent(page, { target: 'all', message: `debug off ${randomUUID()}` });
+    assert.equal(debugMessages.length, after, 'the bridge still logs with debug off');
+    assert.equal(await page.evaluate(() => localStorage.getItem('ssebus-demo-debug')), null);
+  });
+
   it('logged no console error, and still has one stream open', async () => {
     assert.deepEqual(problems, []);
     const s = await stats(server);
     assert.equal(s.clients_by_route['/api/events'], 1);
   });
 
-  it('saves a screenshot of the dashboard in use (build/artifacts/demo.png)', async () => {
+  it('fits the window from desktop down to 360 px: no sideways scroll, the connection control in view', async () => {
     await mkdir(artifacts, { recursive: true });
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: join(artifacts, 'demo.png'), fullPage: true });
+    const title = videoRow(page, uploadedVideo).locator('.video-title');
+    const sizes = [
+      { width: 1440, height: 900, shot: 'demo.png', fullPage: true },
+      { width: 390, height: 844, shot: 'demo-phone.png', fullPage: false },
+      { width: 360, height: 740 },
+    ];
+    for (const { width, height, shot, fullPage } of sizes) {
+      await page.setViewportSize({ width, height });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+      }));
+      assert.equal(innerWidth, width);
+      assert.ok(scrollWidth <= innerWidth, `at ${width} px the page is ${scrollWidth} px wide`);
+      assert.ok(await onScreen(connection(page, 'open')), `at ${width} px the connection indicator is off screen`);
+      const control = page.getByRole('button', { name: 'Disconnect' });
+      assert.ok(await control.isVisible(), `at ${width} px Disconnect is hidden`);
+      assert.ok(await onScreen(control), `at ${width} px Disconnect is off screen`);
+      assert.equal(await lines(title), 1, `at ${width} px the file name wraps`);
+      if (shot) {
+        // build/artifacts/demo.png and demo-phone.png: what docs/ shows.
+        const png = await page.screenshot({ path: join(artifacts, shot), fullPage });
+        assert.equal(png.readUInt32BE(16), width, 'the screenshot is as wide as the window');
+      }
+    }
+    await page.setViewportSize({ width: 1440, height: 900 });
   });
 
-  it('shows reconnecting with the next attempt while the server is down, then live again', async () => {
-    const port = server.port;
+  it('after a restart with new secrets: reconnecting, Retry now, signed in again, Pause and Send work', async () => {
+    const { port } = server;
+    const stoppedAt = Date.now();
     await server.stop();
-    await page.locator('[data-testid=connection][data-state=reconnecting] [data-testid=next-attempt]').waitFor();
-    const at = Number(await page.locator('[data-testid=next-attempt]').getAttribute('data-at'));
-    assert.ok(at > Date.now() - 60_000, 'the next attempt has a time');
-    server = await startServer(serverArgs(distDir), { port });
-    await connection(page, 'open').waitFor({ timeout: 40_000 });
+    const next = page.locator('[data-testid=connection][data-state=reconnecting] [data-testid=next-attempt]');
+    await next.waitFor();
+    const at = Number(await next.getAttribute('data-at'));
+    const attempt = Number(await next.getAttribute('data-attempt'));
+    assert.ok(attempt >= 1, `attempt ${attempt}`);
+    // The backoff's next attempt: after the failure, and at most reconnect.maxMs (30 s) on.
+    assert.ok(at >= stoppedAt && at <= Date.now() + 30_000, `the next attempt at ${new Date(at).toISOString()}`);
+    assert.match(await next.textContent(), new RegExp(`attempt ${attempt} (at ${clock(at)}, in \\d+ s|running)$`));
+    // With the stream down, the page does not know what the generators do.
+    await page.locator('[data-testid=stream][data-stream=default][data-state=unknown]').waitFor();
+    assert.equal(await stream(page, 'default').getByRole('button', { name: 'Pause' }).isEnabled(), false);
+
+    // Retry now: an attempt at once, and the backoff starts over.
+    await page.locator('[data-testid=next-attempt]:not([data-attempt="1"])').waitFor();
+    await page.getByRole('button', { name: 'Retry now' }).click();
+    await page.locator('[data-testid=connection][data-state=reconnecting] [data-attempt="1"]').waitFor();
+
+    server = await startWithNewSecrets(port);
+    // ana's token is signed with the old secret (401): the page signs in as ana again.
+    await connection(page, 'open').waitFor();
+    await page.locator('[data-testid=identity]', { hasText: 'signed in as ana' }).waitFor();
+    await until('the stream to be back as ana', async () => {
+      const s = await stats(server);
+      return s.authenticated_clients === 1 && s.clients_by_route['/api/events'] === 1;
+    });
+
+    // The new server's publisher key, asked for once the stream is back.
+    const configs = () => requests.filter((r) => r === 'GET /api/demo/config').length;
+    const asked = configs();
+    const tile = stream(page, 'default');
+    await page.locator('[data-testid=stream][data-stream=default][data-state=running]').waitFor();
+    await tile.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('[data-testid=stream][data-stream=default][data-state=paused]').waitFor();
+    assert.equal(configs(), asked + 1);
+    const toAll = await sendTestEvent(page, { target: 'all', message: `after the restart ${randomUUID()}` });
+    assert.match(toAll, /delivered to 1 client$/);
+    const toAna = await sendTestEvent(page, { target: 'user', id: 'ana', message: `to ana again ${randomUUID()}` });
+    assert.match(toAna, /delivered to 1 client$/);
+  });
+
+  it('asks for the publisher key again when a request with it gets 401', async () => {
+    // Disconnected, the page does not see the restart; its first request with the old key does.
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await connection(page, 'closed').waitFor();
+    const { port } = server;
+    await server.stop();
+    server = await startWithNewSecrets(port);
+    const message = `with the old key ${randomUUID()}`;
+    const from = requests.length;
+    assert.match(await sendTestEvent(page, { target: 'all', message, arrives: false }), /delivered to 0 clients$/);
+    assert.deepEqual(
+      requests.slice(from).filter((r) => r.startsWith('POST /api/sse-test') || r.startsWith('GET /api/demo/config')),
+      ['POST /api/sse-test', 'GET /api/demo/config', 'POST /api/sse-test'],
+    );
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await connection(page, 'open').waitFor();
+    await page.locator('[data-testid=identity]', { hasText: 'signed in as ana' }).waitFor();
     // While the server was down, only the failed attempts themselves were reported.
     const outage = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|Failed to load resource/;
     const unexpected = problems.filter((p) => !outage.test(p));

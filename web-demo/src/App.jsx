@@ -1,3 +1,5 @@
+import { useEffect, useMemo, useRef } from 'react';
+
 import { EVENTS_URL, EVENT_MAP } from './api.js';
 import ConnectionIndicator from './components/ConnectionIndicator.jsx';
 import EventLog from './components/EventLog.jsx';
@@ -8,14 +10,23 @@ import TestEventPanel from './components/TestEventPanel.jsx';
 import UploadPanel from './components/UploadPanel.jsx';
 import VideoLibrary from './components/VideoLibrary.jsx';
 import { useConnection } from './useConnection.js';
+import { useDebug } from './useDebug.js';
 import { useIdentity } from './useIdentity.js';
 import { useVideos } from './useVideos.js';
 
-// Module-level, so that the hook sees the same options on every render.
-const STREAM_OPTIONS = { map: EVENT_MAP };
-
 export default function App() {
-  const connection = useConnection(EVENTS_URL, STREAM_OPTIONS);
+  const debug = useDebug(EVENTS_URL);
+  const options = useMemo(() => (debug.on ? { map: EVENT_MAP, debug: true } : { map: EVENT_MAP }), [debug.on]);
+  const connection = useConnection(EVENTS_URL, options);
+  // Switching debug makes a new bridge; a new connection too, so that debug covers it from
+  // its first request. (The ref, not a "first run" flag: StrictMode runs effects twice.)
+  const { fresh } = connection;
+  const debugWas = useRef(debug.on);
+  useEffect(() => {
+    if (debugWas.current === debug.on) return;
+    debugWas.current = debug.on;
+    fresh();
+  }, [debug.on, fresh]);
   const identity = useIdentity(connection);
   const library = useVideos();
 
@@ -42,7 +53,7 @@ export default function App() {
           <UploadPanel />
           <MuxWebhookPanel videos={library.videos} />
           <TestEventPanel identity={identity} />
-          <StatsPanel connection={connection} />
+          <StatsPanel connection={connection} debug={debug} />
         </div>
       </main>
     </div>

@@ -44,6 +44,8 @@ async function request(method, url, { body, key } = {}) {
 }
 
 // The publisher key, which the demo server hands to its own page (GET /api/demo/config).
+// A server that restarted may have a new one: the page asks again when a request with the
+// key is refused (401), and after its stream comes back from an outage (forgetConfig()).
 let config = null;
 function publisherKey() {
   config ??= request('GET', '/api/demo/config').catch((error) => {
@@ -51,6 +53,25 @@ function publisherKey() {
     throw error;
   });
   return config.then((c) => c.publisherKey);
+}
+
+/** Drops the publisher key: the next request that needs it asks the server again. */
+export function forgetConfig() {
+  config = null;
+}
+
+async function withPublisherKey(method, url, body) {
+  const key = await publisherKey();
+  try {
+    return await request(method, url, { body, key });
+  } catch (error) {
+    if (error.status !== 401) throw error;
+    // Another key since the page asked? Then once more with it.
+    forgetConfig();
+    const fresh = await publisherKey();
+    if (fresh === key) throw error;
+    return request(method, url, { body, key: fresh });
+  }
 }
 
 export const api = {
@@ -62,14 +83,10 @@ export const api = {
   muxWebhook: (type, assetId) => request('POST', '/api/demo/mux-webhook', { body: { type, assetId } }),
   stats: () => request('GET', '/api/events/stats'),
   streams: () => request('GET', '/api/v1/events/streams').then((r) => r.streams),
-  async controlStream(stream, action) {
-    const key = await publisherKey();
-    return request('POST', `/api/v1/events/stream/${encodeURIComponent(stream)}/${action}`, { key });
-  },
-  async sendTest(body) {
-    const key = await publisherKey();
-    return request('POST', '/api/sse-test', { body, key });
-  },
-  login: (user) => request('POST', '/api/login', { body: { user } }),
+  controlStream: (stream, action) =>
+    withPublisherKey('POST', `/api/v1/events/stream/${encodeURIComponent(stream)}/${action}`),
+  sendTest: (body) => withPublisherKey('POST', '/api/sse-test', body),
+  // With a session id, signing in again keeps it (e.g. for a token the server no longer accepts).
+  login: (user, session) => request('POST', '/api/login', { body: session ? { user, session } : { user } }),
   logout: () => request('POST', '/api/logout'),
 };

@@ -1,11 +1,23 @@
 import { useCallback, useRef, useState } from 'react';
 import { useEventBusMulti, useEventBusOn, useEventSource } from 'ssebus/react';
 
+import { forgetConfig } from './api.js';
+
 const STATUS_EVENTS = ['ssebus:open', 'ssebus:error', 'ssebus:reconnecting', 'ssebus:closed'];
 
+// The hook's error is the latest ssebus:error payload ({ error, status, auth }) in newer
+// versions of ssebus/react, the Error itself in older ones.
 function describeError(error) {
   if (error === undefined || error === null) return null;
-  return typeof error === 'string' ? error : (error.message ?? String(error));
+  if (typeof error === 'string') return error;
+  const e = error instanceof Error ? error : (error.error ?? error);
+  return typeof e === 'string' ? e : (e.message ?? String(e));
+}
+
+// A refused identity: ssebus marks 401 and 403 as `auth`; older versions give the status only.
+function isAuthFailure(failure) {
+  if (failure === null) return false;
+  return failure.auth === true || failure.status === 401 || failure.status === 403;
 }
 
 /**
@@ -15,22 +27,28 @@ function describeError(error) {
  * stream's.)
  */
 export function useConnection(url, options) {
-  const { status, error, connect, disconnect } = useEventSource(url, options);
+  const source = useEventSource(url, options);
+  const { status, error, connect, disconnect } = source;
   const [retry, setRetry] = useState(null); // { attempt, at } while reconnecting
-  const [httpStatus, setHttpStatus] = useState(undefined);
+  const [failure, setFailure] = useState(null); // the latest ssebus:error payload, until open
   const [closedReason, setClosedReason] = useState(null);
   const [received, setReceived] = useState({ count: 0, lastId: '' });
   const again = useRef(false);
+  const down = useRef(false); // the stream failed since it was last open
 
   useEventBusMulti(STATUS_EVENTS, (payload, meta) => {
     switch (meta.name) {
       case 'ssebus:open':
+        // Back after an outage: the server may have restarted with another publisher key.
+        if (down.current) forgetConfig();
+        down.current = false;
         setRetry(null);
-        setHttpStatus(undefined);
+        setFailure(null);
         setClosedReason(null);
         break;
       case 'ssebus:error':
-        setHttpStatus(payload?.status);
+        down.current = true;
+        setFailure(payload ?? {});
         break;
       case 'ssebus:reconnecting':
         setRetry({ attempt: payload.attempt, at: payload.at });
@@ -38,7 +56,7 @@ export function useConnection(url, options) {
       case 'ssebus:closed':
         setRetry(null);
         setClosedReason(payload?.reason ?? null);
-        // reconnect(): the old connection is gone, open a new one.
+        // fresh(): the old connection is gone, open a new one.
         if (again.current) {
           again.current = false;
           queueMicrotask(connect);
@@ -48,30 +66,52 @@ export function useConnection(url, options) {
     }
   });
 
+  // Events were lost (e.g. the server restarted and no longer has the resume id): so may
+  // the publisher key be.
+  useEventBusOn('ssebus:gap', forgetConfig);
+
   useEventBusOn('*', (_payload, meta) => {
     if (meta.serverEvent === undefined || meta.name.startsWith('ssebus:')) return;
     setReceived((r) => ({ count: r.count + 1, lastId: meta.id || r.lastId }));
   });
 
-  // A new connection, e.g. after signing in, so that the server sees the new cookie.
-  // disconnect() and connect() in one go would keep the open connection (on purpose: that
-  // is what keeps StrictMode's remount on it), so connect again once it has closed.
-  const reconnect = useCallback(() => {
+  // A new connection, so that the server sees a new cookie. disconnect() and connect() in
+  // one go would keep the open connection (on purpose: that is what keeps StrictMode's
+  // remount on it), so connect again once it has closed.
+  const fresh = useCallback(() => {
     if (status === 'closed') return connect();
     again.current = true;
     disconnect();
   }, [status, connect, disconnect]);
 
+  // The next attempt now, with a fresh backoff: the bridge's reconnect() where ssebus has
+  // it, else a new connection.
+  const libraryReconnect = source.reconnect;
+  const retryNow = useCallback(() => {
+    if (typeof libraryReconnect === 'function') libraryReconnect();
+    else fresh();
+  }, [libraryReconnect, fresh]);
+
+  // After signing in or out: an open stream is replaced, one that is failing retries now.
+  const renew = useCallback(() => {
+    if (status === 'open' || status === 'closed') fresh();
+    else retryNow();
+  }, [status, fresh, retryNow]);
+
   return {
     phase: status,
     error: describeError(error),
-    httpStatus,
+    failure,
+    httpStatus: failure?.status,
+    authFailed: isAuthFailure(failure),
     attempt: retry?.attempt,
     at: retry?.at,
     reason: closedReason,
     received,
     connect,
     disconnect,
-    reconnect,
+    fresh,
+    retryNow,
+    renew,
   };
 }

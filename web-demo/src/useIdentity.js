@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 
 import { api, clientId } from './api.js';
 
@@ -14,33 +14,41 @@ function remembered() {
   return null;
 }
 
+function save(r) {
+  const who = { user: r.user, session: r.session, expiresAt: Date.now() + r.expiresIn * 1000 };
+  localStorage.setItem(STORAGE_KEY, JSON.stringify(who));
+  return who;
+}
+
 /**
  * Who the page is to the server. Signing in sets the server's HttpOnly token cookie, and
- * the stream reconnects so that the server sees the new identity.
+ * the stream reconnects so that the server sees the new identity. When the server refuses
+ * the token (401 or 403: it restarted with another secret), the page signs in again as the
+ * same user and session and retries at once; if that fails too, it goes on anonymous.
  */
 export function useIdentity(connection) {
   const [signedIn, setSignedIn] = useState(remembered);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
-  const { reconnect, httpStatus, phase } = connection;
+  const { renew, failure, authFailed } = connection;
+  const latest = useRef({ signedIn, renew });
+  latest.current = { signedIn, renew };
+  const tries = useRef(0); // what was done about refused tokens since the stream was last open
 
   const signIn = useCallback(
     async (user) => {
       setBusy(true);
       setError(null);
       try {
-        const r = await api.login(user);
-        const who = { user: r.user, session: r.session, expiresAt: Date.now() + r.expiresIn * 1000 };
-        localStorage.setItem(STORAGE_KEY, JSON.stringify(who));
-        setSignedIn(who);
-        reconnect();
+        setSignedIn(save(await api.login(user)));
+        renew();
       } catch (e) {
         setError(e.message);
       } finally {
         setBusy(false);
       }
     },
-    [reconnect],
+    [renew],
   );
 
   const signOut = useCallback(async () => {
@@ -50,23 +58,38 @@ export function useIdentity(connection) {
       await api.logout();
       localStorage.removeItem(STORAGE_KEY);
       setSignedIn(null);
-      reconnect();
+      renew();
     } catch (e) {
       setError(e.message);
     } finally {
       setBusy(false);
     }
-  }, [reconnect]);
+  }, [renew]);
 
-  // A token the server no longer accepts (it restarted with a new secret): the stream gets
-  // 401 on every attempt. Drop the cookie; the next attempt is anonymous.
-  const rejected = httpStatus === 401 && phase === 'reconnecting';
+  // Every failed attempt is a new `failure`; it is null again once the stream is open.
+  // A refused token: sign in again (first), else go on anonymous (then), else leave it to
+  // the backoff.
   useEffect(() => {
-    if (!rejected) return;
-    localStorage.removeItem(STORAGE_KEY);
-    setSignedIn(null);
-    api.logout().catch(() => {});
-  }, [rejected]);
+    if (failure === null) {
+      tries.current = 0;
+      return;
+    }
+    if (!authFailed || tries.current >= 2) return;
+    const again = tries.current === 0 ? latest.current.signedIn : null;
+    tries.current += again === null ? 2 : 1;
+    (async () => {
+      try {
+        if (again === null) throw new Error('anonymous from now on');
+        setSignedIn(save(await api.login(again.user, again.session)));
+      } catch {
+        // Drop the cookie the server refuses.
+        localStorage.removeItem(STORAGE_KEY);
+        setSignedIn(null);
+        await api.logout().catch(() => {});
+      }
+      latest.current.renew();
+    })();
+  }, [failure, authFailed]);
 
   return { clientId, user: signedIn?.user ?? null, session: signedIn?.session ?? null, busy, error, signIn, signOut };
 }

@@ -4,7 +4,7 @@ import { useNow } from '../useNow.js';
 const LABELS = { connecting: 'Connecting', open: 'Live', reconnecting: 'Reconnecting', closed: 'Disconnected' };
 
 export default function ConnectionIndicator({ connection, identity }) {
-  const { phase, attempt, at, error, reason } = connection;
+  const { phase, attempt, at, error, reason, httpStatus } = connection;
   const now = useNow(250, phase === 'reconnecting');
 
   let detail = null;
@@ -12,8 +12,16 @@ export default function ConnectionIndicator({ connection, identity }) {
     const seconds = Math.max(0, Math.ceil((at - now) / 1000));
     detail =
       at === undefined ? null : (
-        <span className="connection-detail" data-testid="next-attempt" data-at={at}>
-          {seconds > 0 ? `attempt ${attempt} at ${clock(at)}, in ${seconds} s` : `attempt ${attempt} running`}
+        <span className="connection-detail" data-testid="next-attempt" data-at={at} data-attempt={attempt}>
+          {httpStatus ? `HTTP ${httpStatus} · ` : ''}
+          {seconds > 0 ? (
+            <>
+              attempt {attempt}
+              <span className="connection-at"> at {clock(at)}</span>, in {seconds} s
+            </>
+          ) : (
+            `attempt ${attempt} running`
+          )}
         </span>
       );
   } else if (phase === 'closed') {
@@ -46,15 +54,22 @@ export default function ConnectionIndicator({ connection, identity }) {
         <span className="connection-label">{LABELS[phase]}</span>
         {detail}
       </div>
-      {phase === 'closed' ? (
-        <button type="button" className="button button-small" onClick={connection.connect}>
-          Connect
-        </button>
-      ) : (
-        <button type="button" className="button button-small button-quiet" onClick={connection.disconnect}>
-          Disconnect
-        </button>
-      )}
+      <div className="connection-actions">
+        {phase === 'reconnecting' ? (
+          <button type="button" className="button button-small" onClick={connection.retryNow}>
+            Retry now
+          </button>
+        ) : null}
+        {phase === 'closed' ? (
+          <button type="button" className="button button-small" onClick={connection.connect}>
+            Connect
+          </button>
+        ) : (
+          <button type="button" className="button button-small button-quiet" onClick={connection.disconnect}>
+            Disconnect
+          </button>
+        )}
+      </div>
     </div>
   );
 }

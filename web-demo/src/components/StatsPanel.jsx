@@ -4,8 +4,12 @@ import { api } from '../api.js';
 
 const POLL_MS = 2000;
 
-/** GET /api/events/stats every two seconds, and what this page has received. */
-export default function StatsPanel({ connection }) {
+/**
+ * GET /api/events/stats every two seconds (the server, all its clients), and what this
+ * page's bus has received. The two count different things: the server counts the frames it
+ * wrote to every stream, the page counts bus events (one server event may map to several).
+ */
+export default function StatsPanel({ connection, debug }) {
   const [stats, setStats] = useState(null);
   const [error, setError] = useState(null);
   const live = connection.phase === 'open';
@@ -46,6 +50,7 @@ export default function StatsPanel({ connection }) {
         </div>
       </div>
       {error ? <p className="error">{error}</p> : null}
+      <h3 className="stats-group">Server, all clients</h3>
       <dl className="stats" data-testid="stats">
         <div>
           <dt>Open streams</dt>
@@ -56,25 +61,44 @@ export default function StatsPanel({ connection }) {
           <dd>{stats?.authenticated_clients ?? '…'}</dd>
         </div>
         <div>
-          <dt>Events published</dt>
-          <dd>{stats?.total_events_broadcast ?? '…'}</dd>
-        </div>
-        <div>
-          <dt>Frames delivered</dt>
-          <dd>{stats?.frames_delivered ?? '…'}</dd>
-        </div>
-        <div>
-          <dt>Received here</dt>
-          <dd data-testid="received">{connection.received.count}</dd>
-        </div>
-        <div>
           <dt>Streams opened</dt>
           <dd>{stats?.connections_total ?? '…'}</dd>
         </div>
+        <div>
+          <dt>Events published</dt>
+          <dd>{stats?.total_events_broadcast ?? '…'}</dd>
+        </div>
+        <div title="SSE frames the server wrote, summed over every stream of every client">
+          <dt>Frames sent, all streams</dt>
+          <dd data-testid="frames-delivered">{stats?.frames_delivered ?? '…'}</dd>
+        </div>
       </dl>
-      <p className="last-id">
-        Last event id here: <span className="mono">{connection.received.lastId || '—'}</span>
-      </p>
+      <h3 className="stats-group">This page</h3>
+      <dl className="stats">
+        <div title="Events the bridge put on this page's bus; one server event may become several bus events">
+          <dt>Bus events received</dt>
+          <dd data-testid="received">{connection.received.count}</dd>
+        </div>
+        <div className="stats-wide">
+          <dt>Last event id</dt>
+          <dd className="mono" data-testid="last-id">
+            {connection.received.lastId || '—'}
+          </dd>
+        </div>
+      </dl>
+      <label
+        className="check debug-switch"
+        title={debug.supported ? undefined : 'this version of ssebus has no debug option'}
+      >
+        <input
+          type="checkbox"
+          name="debug"
+          checked={debug.on}
+          disabled={!debug.supported}
+          onChange={(e) => debug.set(e.target.checked)}
+        />
+        Debug: the bridge logs to <code>console.debug</code>
+      </label>
       {routes.length > 0 ? (
         <table className="routes">
           <thead>

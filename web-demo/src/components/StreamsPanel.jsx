@@ -24,7 +24,10 @@ const ACTIONS = [
   { action: 'stop', label: 'Stop', enabled: (s) => s === 'running' || s === 'paused' },
 ];
 
-/** The demo streams: their generators on the server, and their events on the page's stream. */
+/**
+ * The demo streams: their generators on the server, and their events on the page's stream.
+ * Their state is known only while that stream is open.
+ */
 export default function StreamsPanel({ live }) {
   const [server, setServer] = useState({}); // id -> { status, events_sent, interval_ms, clients }
   const [seen, setSeen] = useState({}); // id -> { count, last, at }
@@ -45,7 +48,13 @@ export default function StreamsPanel({ live }) {
   }, []);
 
   useEffect(() => {
-    if (!live) return undefined;
+    if (!live) {
+      // What the server said before its stream went down may no longer hold (a restarted
+      // server starts its generators afresh): unknown until the stream is back.
+      epoch.current += 1;
+      setServer({});
+      return undefined;
+    }
     load();
     const timer = setInterval(load, POLL_MS);
     return () => clearInterval(timer);

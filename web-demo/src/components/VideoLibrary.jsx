@@ -91,8 +91,8 @@ export default function VideoLibrary({ library }) {
                     <td>
                       <StatusBadge status={status} />
                     </td>
-                    <td className="mono">{duration(v.duration)}</td>
-                    <td className="pipeline-col">
+                    <td className="mono video-length">{duration(v.duration)}</td>
+                    <td className={p ? 'pipeline-col' : 'pipeline-col pipeline-none'}>
                       {p ? <PipelineProgress pipeline={p} /> : <span className="muted">—</span>}
                       {p?.active ? (
                         <PipelineWatcher videoId={v.videoId} emit={emit} onUpdate={onUpdate} />
