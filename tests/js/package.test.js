@@ -41,6 +41,7 @@ describe('the npm package', () => {
       'js/index.js',
       'js/react.d.ts',
       'js/react.js',
+      'js/store.js',
       'js/util.js',
       'package.json',
     ]);
