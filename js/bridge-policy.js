@@ -307,6 +307,17 @@ class Connection {
     this.#opened = 0;
     this.#lastByteAt = Date.now();
     this.#debug?.('attempt %d: connecting%s', this.#attempt + 1, this.lastId === '' ? '' : ` after id ${this.lastId}`);
+    // Armed before the headers are known: a headers function that never settles fails too.
+    const beat = this.#spec.heartbeatTimeoutMs;
+    if (beat !== 0 && this.#transport.watchesBytes) {
+      const check = () => {
+        if (this.#run !== token) return;
+        const idle = Date.now() - this.#lastByteAt;
+        if (idle < beat) this.#beat = setTimeout(check, beat - idle);
+        else this.#failed(token, new Error(`ssebus: EventBridge: no data from ${this.url} for ${beat} ms`));
+      };
+      this.#beat = setTimeout(check, beat);
+    }
     const headers = this.#spec.headers;
     if (typeof headers !== 'function') return this.#start(token, headers);
     let answer;
@@ -336,16 +347,6 @@ class Connection {
   #start(token, headers) {
     const request = { url: this.url, lastEventId: this.lastId, headers, listens: this.#listens() };
     const sink = this.#sink(token);
-    const beat = this.#spec.heartbeatTimeoutMs;
-    if (beat !== 0 && this.#transport.watchesBytes) {
-      const check = () => {
-        if (this.#run !== token) return;
-        const idle = Date.now() - this.#lastByteAt;
-        if (idle < beat) this.#beat = setTimeout(check, beat - idle);
-        else this.#failed(token, new Error(`ssebus: EventBridge: no data from ${this.url} for ${beat} ms`));
-      };
-      this.#beat = setTimeout(check, beat);
-    }
     const run = this.#transport.start(request, sink);
     if (this.#run === token) token.run = run;
     else run.close(); // failed or closed synchronously

@@ -979,6 +979,20 @@ describe('EventBridge: headers as a function, HTTP status and auth errors', () =
     assert.equal(r.of('ssebus:error')[0][1].status, undefined);
   });
 
+  it('a headers function that never settles is given up after heartbeatTimeoutMs, and called again', async () => {
+    const server = await serve((req, res) => open(res).write(frame({ event: 'n', data: 1 })));
+    const r = record();
+    let call = 0;
+    bridge({
+      url: server.url,
+      heartbeatTimeoutMs: 50,
+      headers: () => (++call === 1 ? new Promise(() => {}) : { a: 'b' }),
+    }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.match(r.of('ssebus:error')[0][1].message, /no data from .* for 50 ms/);
+    assert.equal(server.requests[0].headers.a, 'b', 'the first request came from the second call');
+  });
+
   it('bridges with the same headers function share a connection; another function is another one', async () => {
     const server = await serve((req, res) => open(res));
     const h1 = () => ({ a: '1' });
