@@ -240,7 +240,7 @@ class Connection {
         doc.addEventListener('visibilitychange', this.#onVisibility);
       }
     } else {
-      this.#run?.listen?.(att.listens);
+      this.#run?.run?.listen?.(att.listens); // a native EventSource learns the new names
     }
     this.#sync();
     if (this.state === 'open') {

@@ -828,6 +828,30 @@ describe('EventBridge: transport "eventsource"', () => {
     assert.equal(server.requests[2].aborted, true);
   });
 
+  it('a bridge joining an open EventSource adds the names it listens to', async () => {
+    let res0;
+    const server = await serve((req, res) => {
+      res0 = open(res);
+      res.write(frame({ id: '1', event: 'a:b', data: 1 }));
+    });
+    const first = record();
+    bridge({ url: server.url, transport: 'eventsource', EventSource, events: ['a:b'] }).connect();
+    await waitFor(() => first.of('a_b').length === 1, 'the first event');
+    const other = await createEventBus();
+    try {
+      const second = record(other);
+      const b = bridge({ url: server.url, transport: 'eventsource', EventSource, events: ['c:d'] }, other).connect();
+      await waitFor(() => second.of('ssebus:open').length === 1, 'the second bridge to hear open');
+      assert.equal(b.state, 'open');
+      res0.write(frame({ id: '2', event: 'c:d', data: 2 }));
+      await waitFor(() => second.of('c_d').length === 1, 'the name only the second bridge listens to');
+      assert.equal(server.requests.length, 1, 'one EventSource');
+    } finally {
+      for (const b of bridges) b.close();
+      other.destroy();
+    }
+  });
+
   it('without an EventSource in the environment, connect() says what to do', () => {
     const b = bridge({ url: 'http://127.0.0.1:9/', transport: 'eventsource' });
     assert.throws(() => b.connect(), { name: 'TypeError', message: /no EventSource; pass one as options.EventSource/ });
