@@ -203,7 +203,7 @@ class Connection {
   #transport;
   #debug; // a logger, or null: every use reads `this.#debug?.(…)`, which builds nothing when off
   #atts = []; // replaced, never changed in place: a delivery loop keeps its snapshot
-  #run = null; // the current transport run, null between runs
+  #current = null; // the current attempt, { run } once the transport started it; null between attempts
   #timer = null; // the backoff timer
   #beat = null; // the heartbeat timer
   #lastByteAt = 0;
@@ -240,7 +240,7 @@ class Connection {
         doc.addEventListener('visibilitychange', this.#onVisibility);
       }
     } else {
-      this.#run?.run?.listen?.(att.listens); // a native EventSource learns the new names
+      this.#current?.run?.listen?.(att.listens); // a native EventSource learns the new names
     }
     this.#sync();
     if (this.state === 'open') {
@@ -301,7 +301,7 @@ class Connection {
   // Starts a run, once the headers (a function's, perhaps async) are known.
   #open() {
     const token = {};
-    this.#run = token; // a placeholder until the transport's run exists
+    this.#current = token;
     this.#setState('connecting');
     this.#prevId = '';
     this.#opened = 0;
@@ -311,7 +311,7 @@ class Connection {
     const beat = this.#spec.heartbeatTimeoutMs;
     if (beat !== 0 && this.#transport.watchesBytes) {
       const check = () => {
-        if (this.#run !== token) return;
+        if (this.#current !== token) return;
         const idle = Date.now() - this.#lastByteAt;
         if (idle < beat) this.#beat = setTimeout(check, beat - idle);
         else this.#failed(token, new Error(`ssebus: EventBridge: no data from ${this.url} for ${beat} ms`));
@@ -320,21 +320,22 @@ class Connection {
     }
     const headers = this.#spec.headers;
     if (typeof headers !== 'function') return this.#start(token, headers);
+    // Settled in a microtask even when sync, so that a failure is never reported from
+    // inside connect() or reconnect().
     let answer;
     try {
       answer = headers();
     } catch (error) {
-      return this.#failed(token, error);
+      answer = Promise.reject(error);
     }
-    if (typeof answer?.then !== 'function') return this.#take(token, answer);
-    answer.then(
+    Promise.resolve(answer).then(
       (value) => this.#take(token, value),
       (error) => this.#failed(token, error),
     );
   }
 
   #take(token, value) {
-    if (this.#run !== token) return;
+    if (this.#current !== token) return;
     let pairs;
     try {
       pairs = readHeaders(value, 'headers()');
@@ -348,7 +349,7 @@ class Connection {
     const request = { url: this.url, lastEventId: this.lastId, headers, listens: this.#listens() };
     const sink = this.#sink(token);
     const run = this.#transport.start(request, sink);
-    if (this.#run === token) token.run = run;
+    if (this.#current === token) token.run = run;
     else run.close(); // failed or closed synchronously
   }
 
@@ -363,16 +364,16 @@ class Connection {
     return {
       debug: this.#debug,
       open: () => {
-        if (this.#run !== token) return;
+        if (this.#current !== token) return;
         this.#opened = this.#lastByteAt = Date.now();
         this.#setState('open');
         this.#status('ssebus:open', { url: this.url });
       },
       event: (type, data, id, receivedAt) => {
-        if (this.#run === token) this.#deliver(type, data, id, receivedAt);
+        if (this.#current === token) this.#deliver(type, data, id, receivedAt);
       },
       alive: (at) => {
-        if (this.#run === token) this.#lastByteAt = at;
+        if (this.#current === token) this.#lastByteAt = at;
       },
       retry: (ms) => {
         this.#floor = ms;
@@ -430,7 +431,7 @@ class Connection {
   }
 
   #failed(token, error, status) {
-    if (this.#run !== token) return;
+    if (this.#current !== token) return;
     const healthy = this.#opened !== 0 && Date.now() - this.#opened >= HEALTHY_MS;
     this.#stop();
     if (healthy) this.#attempt = 0;
@@ -468,7 +469,13 @@ class Connection {
       this.#open();
     }, delayMs);
     this.#timer = timer;
-    this.#debug?.('reconnecting in %d ms (attempt %d, ceiling %d ms, floor %d ms)', delayMs, attempt + 1, ceiling, this.#floor);
+    this.#debug?.(
+      'reconnecting in %d ms (attempt %d, ceiling %d ms, floor %d ms)',
+      delayMs,
+      attempt + 1,
+      ceiling,
+      this.#floor,
+    );
     // Listeners hear last, when the state is settled: they may close() or reconnect() from inside.
     this.#status('ssebus:error', info);
     if (this.#timer === timer) {
@@ -478,14 +485,14 @@ class Connection {
 
   // Ends the current run and any timer; the connection may open again.
   #stop() {
-    const token = this.#run;
+    const token = this.#current;
     clearTimeout(this.#timer);
     clearTimeout(this.#beat);
     this.#timer = this.#beat = null;
     if (token === null) return;
     // The run reports its server's retry: and a trailing id while it closes.
     token.run?.close();
-    this.#run = null;
+    this.#current = null;
   }
 
   #dispose() {
