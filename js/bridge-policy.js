@@ -22,6 +22,11 @@
 //   sink.resume(id)                    an id set without an event (moves the resume point)
 //   sink.fail(error, status?)          the run is over; status is the HTTP status if any
 //   sink.debug                         a logger, or null when debugging is off
+//
+// A transport that shares one stream between tabs composes with these: as the leader it
+// starts an inner transport with a sink that also relays every call to the other tabs;
+// as a follower it replays the relayed calls into its own sink. Each tab's policy still
+// drops its duplicates, translates names and keeps its own resume id.
 
 import { debugLogger } from './bridge-debug.js';
 import { EventSourceTransport } from './bridge-eventsource.js';
