@@ -1,6 +1,9 @@
 // EventBridge against scripted HTTP servers: every failure a stream can meet, the names
 // and payloads it produces, shared connections and close().
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 
 import { EventSource } from 'eventsource';
@@ -961,7 +964,7 @@ describe('EventBridge: headers as a function, HTTP status and auth errors', () =
     assert.equal(r.of('n')[0][1], 't1');
   });
 
-  it('403 is an auth error too; 500 and a refused connection are not', async () => {
+  it('403 is an auth error too; 500 is not', async () => {
     const server = await serve((req, res, n) => {
       if (n === 0) return res.writeHead(403).end();
       if (n === 1) return res.writeHead(500).end();
@@ -1100,6 +1103,26 @@ describe('EventBridge: debug', () => {
     process.env.DEBUG = 'ssebus:*,-ssebus:bridge';
     await failThenDuplicate({});
     assert.deepEqual(lines, []);
+  });
+
+  it('DEBUG=ssebus:* in the environment of a Node process', async () => {
+    const script = `
+      import { createEventBus, EventBridge } from 'ssebus';
+      const bus = await createEventBus();
+      const closed = new Promise((resolve) => bus.on('ssebus:closed', resolve));
+      new EventBridge(bus, { url: 'http://127.0.0.1:9/', reconnect: { maxAttempts: 0 } }).connect();
+      await closed;`;
+    const cwd = fileURLToPath(new URL('../../', import.meta.url));
+    const run = (DEBUG) =>
+      promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        cwd,
+        env: { ...process.env, DEBUG },
+      });
+    const on = await run('ssebus:*');
+    assert.match(on.stdout, /^ssebus:bridge http:\/\/127\.0\.0\.1:9\/ attempt 1: connecting$/m);
+    assert.match(on.stdout, /giving up after 0 attempts/);
+    const off = await run('');
+    assert.equal(off.stdout, '');
   });
 
   it('one bridge with debug: true turns it on for a connection it joins', async () => {
