@@ -1,3 +1,12 @@
+/**
+ * `[Symbol.dispose]()` where the TypeScript lib declares `Symbol.dispose` (`esnext`,
+ * `ESNext.Disposable`, `es2025`...), so that `using bus = ...` works there; nothing where
+ * it does not (e.g. the ES2020 + DOM libs of a default React + Vite app). At run time the
+ * method is always there.
+ */
+type DisposeKey = SymbolConstructor extends { readonly dispose: infer S extends symbol } ? S : never;
+type DisposeMethod = { [K in DisposeKey]: () => void };
+
 /** An event map: bus event name -> payload type. */
 export type EventMap = Record<string, unknown>;
 
@@ -34,7 +43,7 @@ type PayloadArgs<P, K extends string> = undefined extends P
   ? [payload?: P, meta?: EventMeta<K>]
   : [payload: P, meta?: EventMeta<K>];
 
-export interface EventBus<Events extends object = EventMap> {
+export interface EventBus<Events extends object = EventMap> extends DisposeMethod {
   /** Subscribes; returns the unsubscribe function. The same function twice is called twice. */
   on<K extends NameOf<Events>>(name: K, listener: Listener<Events[K], K>): Unsubscribe;
   /** One listener for several names, removed by one unsubscribe. */
@@ -62,9 +71,8 @@ export interface EventBus<Events extends object = EventMap> {
 
   /** Removes every subscription; the bus stays usable. */
   clear(): void;
-  /** Frees the bus's WebAssembly memory; idempotent. Any other call afterwards throws. */
+  /** Frees the bus's WebAssembly memory; idempotent. Any other call afterwards throws. `[Symbol.dispose]()` too. */
   destroy(): void;
-  [Symbol.dispose](): void;
   readonly destroyed: boolean;
 
   /** Receives errors thrown by listeners; without it they are reported asynchronously. */
@@ -130,25 +138,55 @@ export interface EventBridgeOptions {
   heartbeatTimeoutMs?: number;
   /** Send cookies cross-origin (`credentials: 'include'` / EventSource's withCredentials). */
   withCredentials?: boolean;
-  /** Request headers, e.g. Authorization (fetch transport only). */
-  headers?: Readonly<Record<string, string>>;
+  /**
+   * Request headers, e.g. Authorization (fetch transport only): an object, or a function
+   * (sync or async) called before every attempt, so that a token can be refreshed. A
+   * function that throws or rejects fails that attempt (`ssebus:error`), and the next one
+   * calls it again.
+   */
+  headers?: BridgeHeaders | (() => BridgeHeaders | PromiseLike<BridgeHeaders>);
   /** Disconnect while `document.visibilityState` is 'hidden'; resume when visible. Default false. */
   pauseWhenHidden?: boolean;
   /** Resume from this id on the first connection (sent as Last-Event-ID). */
   lastEventId?: string;
   /** The EventSource class for transport 'eventsource'; default `globalThis.EventSource`. */
   EventSource?: new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
+  /**
+   * Logs to `console.debug`: state changes, attempts and their delays, HTTP statuses,
+   * duplicates dropped, gaps. Also on for every bridge with `DEBUG=ssebus:*` (Node) or
+   * `localStorage.debug = 'ssebus:*'` (browsers), read when a connection starts. Default false.
+   */
+  debug?: boolean;
 }
+
+/** Request header name -> value. */
+export type BridgeHeaders = Readonly<Record<string, string>>;
 
 export type BridgeState = 'connecting' | 'open' | 'closed';
 
 /** Why a bridge stopped: its close(), reconnect.maxAttempts, or the page being hidden. */
 export type BridgeCloseReason = 'close' | 'maxAttempts' | 'hidden';
 
+/** What `ssebus:error` carries: one failed attempt. */
+export interface BridgeErrorEvent {
+  readonly url: string;
+  /** What failed: an Error from fetch, the stream, the headers function... */
+  readonly error: unknown;
+  /** The error's message. */
+  readonly message: string;
+  /** The HTTP status, when the server answered (401, 403, 503...). */
+  readonly status?: number;
+  /** Set for 401 and 403: the credentials need renewing (sign in again, refresh the token). */
+  readonly auth?: true;
+  /** Consecutive failures, this one included. */
+  readonly attempt: number;
+}
+
 /** The status events a bridge emits on its bus. */
 export interface BridgeStatusEvents {
   'ssebus:open': { url: string };
-  'ssebus:error': { url: string; error: unknown; status?: number; attempt: number };
+  'ssebus:error': BridgeErrorEvent;
+  /** `attempt` failures so far; `attempt: 0, delayMs: 0` when reconnect() retries at once. */
   'ssebus:reconnecting': { url: string; attempt: number; delayMs: number; at: number };
   'ssebus:closed': { url: string; reason: BridgeCloseReason; error?: unknown };
   /** The server could not replay everything after the id the bridge resumed from. */
@@ -166,12 +204,17 @@ export class EventBridge {
   constructor(bus: EventBus<any> | BridgeTarget, options: EventBridgeOptions);
   /** Starts receiving, or joins the connection another bridge has to the same URL. Idempotent. */
   connect(): this;
-  /** Stops at once; no event is delivered afterwards. The last bridge of a URL ends its connection. */
+  /**
+   * Retries now with a fresh backoff: ends the current attempt, wait or stream (so that new
+   * credentials are sent) and connects again, resuming from the last id. A closed bridge connects.
+   */
+  reconnect(): this;
+  /** Stops at once; no event is delivered afterwards. The last bridge of a URL ends its connection. `[Symbol.dispose]()` too. */
   close(): void;
-  [Symbol.dispose](): void;
   readonly state: BridgeState;
   /** The endpoint as an absolute URL. */
   readonly url: string;
   /** The id a new connection resumes from. */
   readonly lastEventId: string;
 }
+export interface EventBridge extends DisposeMethod {}

@@ -1,6 +1,15 @@
 import type { ReactElement, ReactNode } from 'react';
 
-import type { ErrorContext, EventBridgeOptions, EventBus, EventMap, EventMeta, Listener, Pattern } from './index.js';
+import type {
+  BridgeErrorEvent,
+  ErrorContext,
+  EventBridgeOptions,
+  EventBus,
+  EventMap,
+  EventMeta,
+  Listener,
+  Pattern,
+} from './index.js';
 
 /**
  * Declare your event map once and every hook is typed by it:
@@ -84,6 +93,11 @@ export type SourceEvent<Events extends object = RegisteredEvents> = {
   [K in DataName<Events>]: { readonly name: K; readonly payload: Events[K]; readonly meta: EventMeta<K> };
 }[DataName<Events>];
 
+/**
+ * The bridge's options (`debug`, `headers`...) and `autoConnect`. A headers function may be
+ * written inline: the newest one rendered is called before every attempt, and a new one
+ * does not reconnect.
+ */
 export interface UseEventSourceOptions extends Omit<EventBridgeOptions, 'url'> {
   /** Connect on mount. Default true; with false, call connect(). */
   autoConnect?: boolean;
@@ -93,12 +107,17 @@ export interface EventSourceState<Events extends object = RegisteredEvents> {
   readonly status: EventSourceStatus;
   /** The newest event (not a status event) the connection delivered, or null. */
   readonly lastEvent: SourceEvent<Events> | null;
-  /** The latest failure (from `ssebus:error`), cleared when the connection opens. */
-  readonly error: unknown;
+  /**
+   * The latest `ssebus:error` payload (`status`, `auth` for 401/403, `message`, `error`),
+   * cleared when the connection opens.
+   */
+  readonly error: BridgeErrorEvent | null;
   /** Wants the connection again (after disconnect(), or after reconnect.maxAttempts). Stable. */
   readonly connect: () => void;
   /** Lets go of the connection (it ends when nobody else on the page uses it). Stable. */
   readonly disconnect: () => void;
+  /** Wants the connection and retries it now with a fresh backoff (e.g. after signing in again). Stable. */
+  readonly reconnect: () => void;
 }
 
 /**
@@ -127,6 +146,6 @@ export interface SSEState<Events extends object = RegisteredEvents> extends Even
 
 /**
  * The nearest <EventBridge> above, or else the newest one mounted under the provider.
- * Without any, it reads as closed, and connect()/disconnect() throw.
+ * Without any, it reads as closed, and connect()/disconnect()/reconnect() throw.
  */
 export function useSSE<Events extends object = RegisteredEvents>(): SSEState<Events>;

@@ -165,4 +165,46 @@ describe('the EventBridge in Chromium against ssebus-server', () => {
       await server.stop();
     }
   });
+
+  it("localStorage.debug = 'ssebus:*' turns debugging on, read at connect time and not at import", async () => {
+    const server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(site.url + '/');
+      const url = `${server.url}/api/events`;
+      const reads = await page.evaluate(async (url) => {
+        const getItem = Storage.prototype.getItem;
+        const reads = [];
+        const lines = [];
+        // What the console prints: the format filled in with the arguments.
+        console.debug = (format, ...args) => lines.push(format.replace(/%[sd]/g, () => String(args.shift())));
+        Storage.prototype.getItem = function (key) {
+          reads.push(key);
+          return getItem.call(this, key);
+        };
+        const { createEventBus, EventBridge } = await import('/js/index.js');
+        const afterImport = reads.length;
+        const bus = await createEventBus();
+        // Off: a connection made without the setting logs nothing.
+        const quiet = new EventBridge(bus, { url }).connect();
+        await new Promise((resolve) => bus.once('ssebus:open', resolve));
+        quiet.close();
+        localStorage.debug = 'ssebus:*';
+        window.bridge = new EventBridge(bus, { url }).connect();
+        await new Promise((resolve) => bus.once('ssebus:open', resolve));
+        window.bridge.close();
+        delete localStorage.debug;
+        return { afterImport, keys: reads, lines };
+      }, url);
+      const lines = reads.lines;
+      assert.equal(reads.afterImport, 0, 'importing read no storage');
+      assert.deepEqual(reads.keys, ['debug', 'debug'], 'one read per connection');
+      assert.ok(lines.length > 0, 'debug lines');
+      assert.ok(lines.every((line) => line.startsWith(`ssebus:bridge ${url} `)), lines.join('\n'));
+      assert.ok(lines.some((line) => /state connecting -> open/.test(line)), lines.join('\n'));
+    } finally {
+      await page.close();
+      await server.stop();
+    }
+  });
 });

@@ -251,6 +251,42 @@ describe('ssebus/react in Chromium', () => {
     assert.equal(site.requests.length, 4);
   });
 
+  it('regression: after a 401, signing in and reconnect() opens at once with the new token, not after the backoff', async () => {
+    site.script = (r) => {
+      if (r.headers.authorization !== 'Bearer fresh') r.res.writeHead(401).end();
+      else open(r.res).write(frame({ id: '1', event: 'hello', data: 1 }));
+    };
+    const state = () => run('authState');
+    await run('authMount', `${site.url}/sse/auth`);
+    await until('the auth error', async () => (await state()).error?.status === 401);
+    let s = await state();
+    assert.equal(s.status, 'reconnecting');
+    assert.equal(s.error.auth, true);
+    assert.equal(s.error.attempt, 1);
+    assert.match(s.error.message, /HTTP 401/);
+
+    // New renders bring new headers functions: the connection stays, waiting 60 s.
+    await run('authToken', 'still-stale', false);
+    await run('authToken', 'still-stale-2', false);
+    assert.equal(site.requests.length, 1);
+
+    await run('authToken', 'fresh', true);
+    await until('open', async () => (await state()).status === 'open');
+    s = await state();
+    assert.equal(s.error, null, 'an open connection clears the error');
+    assert.deepEqual(
+      site.requests.map((r) => r.headers.authorization),
+      ['Bearer stale', 'Bearer fresh'],
+      'the newest headers function was called for the retry',
+    );
+    // debug: true reached the bridge.
+    assert.ok(s.debug.some((line) => /attempt 1 failed with HTTP 401 \(auth\)/.test(line)), s.debug.join('\n'));
+    assert.ok(s.debug.some((line) => /reconnecting in 60000 ms/.test(line)), s.debug.join('\n'));
+    assert.ok(s.debug.some((line) => /reconnect\(\): retrying now/.test(line)), s.debug.join('\n'));
+    await run('authUnmount');
+    await site.requests[1].closed;
+  });
+
   it('useEventSource ends closed, with the error, after reconnect.maxAttempts', async () => {
     site.script = (r) => r.res.writeHead(503).end();
     const r = await run('maxAttempts', `${site.url}/sse/fail`);
@@ -259,7 +295,7 @@ describe('ssebus/react in Chromium', () => {
     assert.equal(site.requests.length, 2);
   });
 
-  it('useSSE finds its <EventBridge> from inside and from beside it, and connects and disconnects it', async () => {
+  it('useSSE finds its <EventBridge> from inside and from beside it, and connects, disconnects and reconnects it', async () => {
     const server = await startServer(['--quiet', '--cors-origins', site.url]);
     try {
       await run('sseMount', `${server.url}/api/events`);
@@ -286,9 +322,20 @@ describe('ssebus/react in Chromium', () => {
       });
       assert.equal((await stats(server)).active_clients, 1);
 
+      // reconnect(): a new connection at once, in place of the open one.
+      await run('sseCall', 'beside', 'reconnect');
+      await until('the third connection, alone', async () => {
+        const st = await stats(server);
+        return st.connections_total === 3 && st.active_clients === 1;
+      });
+      await until('both views open again', async () => {
+        const s = await run('sseState');
+        return s.inside.isConnected && s.beside.isConnected;
+      });
+
       await run('sseUnmount');
       await until('no client left', async () => (await stats(server)).active_clients === 0);
-      assert.equal((await stats(server)).connections_total, 2);
+      assert.equal((await stats(server)).connections_total, 3);
     } finally {
       await server.stop();
     }

@@ -1,6 +1,9 @@
 // EventBridge against scripted HTTP servers: every failure a stream can meet, the names
 // and payloads it produces, shared connections and close().
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 
 import { EventSource } from 'eventsource';
@@ -828,9 +831,309 @@ describe('EventBridge: transport "eventsource"', () => {
     assert.equal(server.requests[2].aborted, true);
   });
 
+  it('a bridge joining an open EventSource adds the names it listens to', async () => {
+    let res0;
+    const server = await serve((req, res) => {
+      res0 = open(res);
+      res.write(frame({ id: '1', event: 'a:b', data: 1 }));
+    });
+    const first = record();
+    bridge({ url: server.url, transport: 'eventsource', EventSource, events: ['a:b'] }).connect();
+    await waitFor(() => first.of('a_b').length === 1, 'the first event');
+    const other = await createEventBus();
+    try {
+      const second = record(other);
+      const b = bridge({ url: server.url, transport: 'eventsource', EventSource, events: ['c:d'] }, other).connect();
+      await waitFor(() => second.of('ssebus:open').length === 1, 'the second bridge to hear open');
+      assert.equal(b.state, 'open');
+      res0.write(frame({ id: '2', event: 'c:d', data: 2 }));
+      await waitFor(() => second.of('c_d').length === 1, 'the name only the second bridge listens to');
+      assert.equal(server.requests.length, 1, 'one EventSource');
+    } finally {
+      for (const b of bridges) b.close();
+      other.destroy();
+    }
+  });
+
   it('without an EventSource in the environment, connect() says what to do', () => {
     const b = bridge({ url: 'http://127.0.0.1:9/', transport: 'eventsource' });
     assert.throws(() => b.connect(), { name: 'TypeError', message: /no EventSource; pass one as options.EventSource/ });
+  });
+});
+
+describe('EventBridge: reconnect()', () => {
+  const slow = { initialMs: 60_000, jitter: false }; // a wait no test sits out
+
+  it('regression: retries now and resets the backoff instead of waiting at the cap', async () => {
+    const server = await serve((req, res, n) => {
+      if (n < 2) return res.writeHead(500).end();
+      open(res).write(frame({ id: '1', event: 'n', data: 1 }));
+    });
+    const r = record();
+    const b = bridge({ url: server.url, reconnect: slow }).connect();
+    await waitFor(() => r.of('ssebus:reconnecting').length === 1, 'the first wait');
+    assert.equal(r.of('ssebus:reconnecting')[0][1].delayMs, 60_000);
+    assert.equal(b.reconnect(), b, 'chains like connect()');
+    await waitFor(() => r.of('ssebus:error').length === 2, 'the second attempt, at once');
+    // The backoff started over: attempt 1 again, not attempt 2 with twice the delay.
+    assert.deepEqual(
+      r.of('ssebus:error').map(([, p]) => p.attempt),
+      [1, 1],
+    );
+    assert.deepEqual(
+      r.of('ssebus:reconnecting').map(([, p]) => [p.attempt, p.delayMs]),
+      [
+        [1, 60_000],
+        [0, 0],
+        [1, 60_000],
+      ],
+    );
+    b.reconnect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.equal(b.state, 'open');
+    assert.equal(server.requests.length, 3);
+  });
+
+  it('on an open stream: a new request, resuming from the last id, with fresh headers', async () => {
+    let token = 'a';
+    const server = await serve((req, res, n) => open(res).write(frame({ id: String(n + 1), event: 'n', data: n })));
+    const r = record();
+    const b = bridge({ url: server.url, headers: () => ({ authorization: `Bearer ${token}` }) }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the first event');
+    token = 'b';
+    b.reconnect();
+    await waitFor(() => r.of('n').length === 2, 'the second event');
+    await server.requests[0].closed;
+    assert.equal(server.requests[0].aborted, true, 'the old request was ended');
+    assert.deepEqual(
+      server.requests.map((q) => [q.headers.authorization, q.headers['last-event-id']]),
+      [
+        ['Bearer a', undefined],
+        ['Bearer b', '1'],
+      ],
+    );
+  });
+
+  it('on a closed bridge, connects; after maxAttempts, starts again', async () => {
+    const server = await serve((req, res, n) => {
+      if (n === 0) return res.writeHead(503).end();
+      open(res).write(frame({ event: 'n', data: n }));
+    });
+    const r = record();
+    const b = bridge({ url: server.url, reconnect: { ...fast, maxAttempts: 0 } }).connect();
+    await waitFor(() => r.of('ssebus:closed').length === 1, 'giving up');
+    assert.equal(r.of('ssebus:closed')[0][1].reason, 'maxAttempts');
+    assert.equal(b.state, 'closed');
+    b.reconnect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.equal(b.state, 'open');
+  });
+});
+
+describe('EventBridge: headers as a function, HTTP status and auth errors', () => {
+  it('is called before every attempt, so a token can be refreshed; 401 is an auth error', async () => {
+    const server = await serve((req, res) => {
+      if (req.headers.authorization !== 'Bearer fresh') return res.writeHead(401).end('{"error":"expired"}');
+      open(res).write(frame({ event: 'n', data: 1 }));
+    });
+    const r = record();
+    const calls = [];
+    bridge({
+      url: server.url,
+      headers: () => {
+        calls.push(calls.length);
+        return { Authorization: calls.length === 1 ? 'Bearer stale' : 'Bearer fresh' };
+      },
+    }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.equal(calls.length, 2);
+    const [, error] = r.of('ssebus:error')[0];
+    assert.equal(error.status, 401);
+    assert.equal(error.auth, true);
+    assert.equal(error.attempt, 1);
+    assert.equal(error.url, server.url + '/');
+    assert.ok(error.error instanceof Error);
+    assert.match(error.message, /HTTP 401/);
+  });
+
+  it('may be async', async () => {
+    const server = await serve((req, res) => open(res).write(frame({ event: 'n', data: req.headers['x-token'] })));
+    const r = record();
+    bridge({ url: server.url, headers: async () => ({ 'X-Token': await Promise.resolve('t1') }) }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.equal(r.of('n')[0][1], 't1');
+  });
+
+  it('403 is an auth error too; 500 is not', async () => {
+    const server = await serve((req, res, n) => {
+      if (n === 0) return res.writeHead(403).end();
+      if (n === 1) return res.writeHead(500).end();
+      open(res).write(frame({ event: 'n', data: 1 }));
+    });
+    const r = record();
+    bridge({ url: server.url }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.deepEqual(
+      r.of('ssebus:error').map(([, p]) => [p.status, p.auth]),
+      [
+        [403, true],
+        [500, undefined],
+      ],
+    );
+  });
+
+  it('a headers function that throws, rejects or returns a wrong value: an error, then retried', async () => {
+    const server = await serve((req, res) => open(res).write(frame({ event: 'n', data: req.headers.a })));
+    const r = record();
+    let call = 0;
+    bridge({
+      url: server.url,
+      headers: () => {
+        call++;
+        if (call === 1) throw new Error('no token yet');
+        if (call === 2) return Promise.reject(new Error('refresh failed'));
+        if (call === 3) return { a: 1 };
+        return { a: 'ok' };
+      },
+    }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.equal(r.of('n')[0][1], 'ok');
+    assert.equal(server.requests.length, 1, 'no request without headers');
+    const messages = r.of('ssebus:error').map(([, p]) => p.message);
+    assert.equal(messages[0], 'no token yet');
+    assert.equal(messages[1], 'refresh failed');
+    assert.match(messages[2], /headers\(\)\["a"\] must be a string, got 1/);
+    assert.equal(r.of('ssebus:error')[0][1].status, undefined);
+  });
+
+  it('a headers function that never settles is given up after heartbeatTimeoutMs, and called again', async () => {
+    const server = await serve((req, res) => open(res).write(frame({ event: 'n', data: 1 })));
+    const r = record();
+    let call = 0;
+    bridge({
+      url: server.url,
+      heartbeatTimeoutMs: 50,
+      headers: () => (++call === 1 ? new Promise(() => {}) : { a: 'b' }),
+    }).connect();
+    await waitFor(() => r.of('n').length === 1, 'the event');
+    assert.match(r.of('ssebus:error')[0][1].message, /no data from .* for 50 ms/);
+    assert.equal(server.requests[0].headers.a, 'b', 'the first request came from the second call');
+  });
+
+  it('bridges with the same headers function share a connection; another function is another one', async () => {
+    const server = await serve((req, res) => open(res));
+    const h1 = () => ({ a: '1' });
+    const a = bridge({ url: server.url, headers: h1 }).connect();
+    const b = bridge({ url: server.url, headers: h1 }).connect();
+    await waitFor(() => a.state === 'open' && b.state === 'open', 'open');
+    assert.equal(server.requests.length, 1);
+    const c = bridge({ url: server.url, headers: () => ({ a: '1' }) }).connect();
+    await waitFor(() => c.state === 'open', 'open');
+    assert.equal(server.requests.length, 2);
+  });
+});
+
+describe('EventBridge: debug', () => {
+  let lines;
+  let realDebug;
+  let savedDEBUG;
+  beforeEach(() => {
+    lines = [];
+    realDebug = console.debug;
+    savedDEBUG = process.env.DEBUG;
+    delete process.env.DEBUG;
+    console.debug = (...args) => lines.push(args);
+  });
+  afterEach(() => {
+    console.debug = realDebug;
+    if (savedDEBUG === undefined) delete process.env.DEBUG;
+    else process.env.DEBUG = savedDEBUG;
+  });
+  // What console.debug would print: its format filled in with the arguments.
+  const printed = () => lines.map(([format, ...args]) => format.replace(/%[sd]/g, () => String(args.shift())));
+
+  async function failThenDuplicate(options) {
+    const server = await serve((req, res, n) => {
+      if (n === 0) return res.writeHead(401).end();
+      open(res);
+      if (n === 1) return res.end(frame({ id: '1', event: 'n', data: 1 }));
+      res.write(frame({ id: '1', event: 'n', data: 1 }) + frame({ id: '2', event: 'n', data: 2 }));
+    });
+    const r = record();
+    bridge({ url: server.url, ...options }).connect();
+    await waitFor(() => r.of('n').length === 2, 'two events');
+    return server;
+  }
+
+  it('debug: true names the state changes, attempts, HTTP status, reconnect delay and duplicate drop', async () => {
+    const server = await failThenDuplicate({ debug: true });
+    const out = printed();
+    const url = server.url + '/';
+    assert.ok(out.every((line) => line.startsWith(`ssebus:bridge ${url} `)), out.join('\n'));
+    const has = (re) => assert.ok(out.some((line) => re.test(line)), `${re} in\n${out.join('\n')}`);
+    has(/attempt 1: connecting$/);
+    has(/attempt 1 failed with HTTP 401 \(auth\): .*HTTP 401/);
+    has(/reconnecting in 5 ms \(attempt 2/);
+    has(/state connecting -> open/);
+    has(/state open -> connecting/);
+    has(/attempt 2: connecting after id 1$/);
+    has(/dropped a duplicate: id 1, after 1 was delivered/);
+  });
+
+  it('logs gaps', async () => {
+    const server = await serve((req, res) =>
+      open(res).write(frame({ id: '50', event: 'ssebus:gap', data: { requested: 3, earliest: 50 } })),
+    );
+    const r = record();
+    bridge({ url: server.url, debug: true, lastEventId: '3' }).connect();
+    await waitFor(() => r.of('ssebus:gap').length === 1, 'the gap');
+    assert.ok(printed().some((line) => /gap: \{"requested":3,"earliest":50\}/.test(line)), printed().join('\n'));
+  });
+
+  it('off: not one console.debug call', async () => {
+    await failThenDuplicate({});
+    assert.deepEqual(lines, []);
+  });
+
+  it('DEBUG=ssebus:* turns it on in Node, read at connect time; -ssebus:bridge turns it off', async () => {
+    process.env.DEBUG = 'other,ssebus:*';
+    await failThenDuplicate({});
+    assert.ok(printed().some((line) => /reconnecting in 5 ms/.test(line)));
+    lines.length = 0;
+    process.env.DEBUG = 'ssebus:*,-ssebus:bridge';
+    await failThenDuplicate({});
+    assert.deepEqual(lines, []);
+  });
+
+  it('DEBUG=ssebus:* in the environment of a Node process', async () => {
+    const script = `
+      import { createEventBus, EventBridge } from 'ssebus';
+      const bus = await createEventBus();
+      const closed = new Promise((resolve) => bus.on('ssebus:closed', resolve));
+      new EventBridge(bus, { url: 'http://127.0.0.1:9/', reconnect: { maxAttempts: 0 } }).connect();
+      await closed;`;
+    const cwd = fileURLToPath(new URL('../../', import.meta.url));
+    const run = (DEBUG) =>
+      promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        cwd,
+        env: { ...process.env, DEBUG },
+      });
+    const on = await run('ssebus:*');
+    assert.match(on.stdout, /^ssebus:bridge http:\/\/127\.0\.0\.1:9\/ attempt 1: connecting$/m);
+    assert.match(on.stdout, /giving up after 0 attempts/);
+    const off = await run('');
+    assert.equal(off.stdout, '');
+  });
+
+  it('one bridge with debug: true turns it on for a connection it joins', async () => {
+    const server = await serve((req, res) => open(res));
+    const a = bridge({ url: server.url }).connect();
+    await waitFor(() => a.state === 'open', 'open');
+    assert.deepEqual(lines, []);
+    bridge({ url: server.url, debug: true }).connect();
+    a.reconnect();
+    await waitFor(() => a.state === 'open', 'open again');
+    assert.ok(printed().some((line) => /reconnect\(\): retrying now/.test(line)));
   });
 });
 
@@ -870,6 +1173,9 @@ describe('EventBridge: construction errors', () => {
     [['OK', { url, headers: { 'a b': 'x' } }], /"a b" is not a valid header name/],
     [['OK', { url, headers: { 'Last-Event-ID': '1' } }], /use the lastEventId option/],
     [['OK', { url, transport: 'eventsource', headers: { a: 'b' } }], /headers need transport "fetch"/],
+    [['OK', { url, transport: 'eventsource', headers: () => ({}) }], /headers need transport "fetch"/],
+    [['OK', { url, headers: 'Bearer x' }], /headers must be an object of header name -> string value, got "Bearer x"/],
+    [['OK', { url, debug: 1 }], /debug must be true or false, got 1/],
     [['OK', { url, EventSource: {} }], /EventSource must be a constructor/],
     [['OK', { url, EventSource }], /used with transport: "eventsource" only/],
     [['OK', { url, lastEventId: 5 }], /lastEventId must be a string, got 5/],

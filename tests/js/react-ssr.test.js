@@ -2,6 +2,9 @@
 // rendering a whole tree creates no bus, loads no WebAssembly and opens no connection.
 // Misuse is refused while rendering, with a message that says what to do.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 
 import { createElement as h, StrictMode } from 'react';
@@ -46,6 +49,20 @@ describe('ssebus/react on the server', () => {
   it('imports without a window or a document', () => {
     assert.equal(typeof globalThis.window, 'undefined');
     assert.equal(typeof globalThis.document, 'undefined');
+  });
+
+  it('importing the package reads neither window nor localStorage (the debug setting is read at connect time)', async () => {
+    const script = `
+      const touched = [];
+      for (const name of ['window', 'localStorage', 'sessionStorage']) {
+        Object.defineProperty(globalThis, name, { configurable: true, get() { touched.push(name); } });
+      }
+      await import('ssebus');
+      await import('ssebus/react');
+      console.log(JSON.stringify(touched));`;
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+    assert.deepEqual(JSON.parse(stdout), []);
   });
 
   it('renders a whole tree with renderToString, without creating a bus or connecting', async () => {

@@ -1,6 +1,8 @@
 // Compiled with `tsc --noEmit -p tests/types`: the EventBridge's types as a user meets them.
 import { EventSource as NodeEventSource } from 'eventsource';
 import {
+  type BridgeErrorEvent,
+  type BridgeHeaders,
   type BridgeState,
   type BridgeStatusEvents,
   createEventBus,
@@ -31,8 +33,9 @@ export async function bridge(): Promise<void> {
   const url: string = b.url;
   const id: string = b.lastEventId;
   void [state, url, id];
+  const again: EventBridge = b.reconnect();
+  void again;
   b.close();
-  b[Symbol.dispose]();
 
   new EventBridge(bus, { url: new URL('https://example.com/api/events'), transport: 'eventsource', events: ['x'] });
   // The browser's EventSource and the eventsource package's both fit.
@@ -45,13 +48,42 @@ export async function bridge(): Promise<void> {
     const at: number = p.at + p.delayMs + p.attempt;
     void at;
   });
-  bus.on('ssebus:error', (p) => void [p.error, p.status, p.attempt]);
+  bus.on('ssebus:error', (p) => {
+    const status: number | undefined = p.status;
+    const auth: true | undefined = p.auth;
+    const message: string = p.message;
+    const failure: BridgeErrorEvent = p;
+    void [p.error, status, auth, message, p.attempt, p.url, failure];
+    // @ts-expect-error the status may be missing (no HTTP answer)
+    const sure: number = p.status;
+    void sure;
+  });
   bus.on('ssebus:closed', (p) => {
     const reason: 'close' | 'maxAttempts' | 'hidden' = p.reason;
     void reason;
   });
   bus.on('ssebus:gap', (p) => void (p.earliest - p.requested));
   bus.on('video_created', (p, meta) => void [p.videoId, meta.id, meta.serverEvent, meta.receivedAt]);
+
+  // Headers: an object, or a function (sync or async) called before every attempt.
+  let token = 't1';
+  new EventBridge(bus, { url: '/e', headers: () => ({ Authorization: `Bearer ${token}` }) });
+  new EventBridge(bus, {
+    url: '/e',
+    headers: async (): Promise<BridgeHeaders> => {
+      token = await Promise.resolve('t2');
+      return { Authorization: `Bearer ${token}` };
+    },
+    debug: true,
+  });
+  // @ts-expect-error a headers function returns an object of strings
+  new EventBridge(bus, { url: '/e', headers: () => 'Bearer t' });
+  // @ts-expect-error its values are strings
+  new EventBridge(bus, { url: '/e', headers: async () => ({ 'X-Retry': 1 }) });
+  // @ts-expect-error debug is true or false
+  new EventBridge(bus, { url: '/e', debug: 'ssebus:*' });
+  // @ts-expect-error reconnect() takes no argument
+  b.reconnect(0);
 
   // Any object with an emit() will do, e.g. a mitt-style emitter.
   new EventBridge({ emit(name: string, payload?: unknown) { void [name, payload]; } }, { url: '/e' });

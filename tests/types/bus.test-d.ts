@@ -52,7 +52,6 @@ export async function typed(): Promise<void> {
   bus.on('video_created', (payload) => payload.title);
 
   bus.destroy();
-  bus[Symbol.dispose]();
 }
 
 export async function untyped(): Promise<void> {

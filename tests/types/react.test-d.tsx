@@ -84,6 +84,24 @@ function Videos() {
   void (source.lastEvent?.name === 'ssebus:open');
   source.connect();
   source.disconnect();
+  source.reconnect();
+  if (source.error !== null) {
+    const code: number | undefined = source.error.status;
+    const auth: boolean = source.error.auth === true;
+    const message: string = source.error.message;
+    void [code, auth, message, source.error.attempt];
+  }
+  // @ts-expect-error error is null while there is none
+  void source.error.status;
+  const withToken = useEventSource('/api/events', {
+    headers: async () => ({ Authorization: `Bearer ${ids.length}` }),
+    debug: true,
+  });
+  void withToken.reconnect;
+  // @ts-expect-error debug is true or false
+  useEventSource('/api/events', { debug: 1 });
+  // @ts-expect-error a headers function returns an object of strings
+  useEventSource('/api/events', { headers: () => 42 });
   // @ts-expect-error not a bridge option
   useEventSource('/api/events', { nope: true });
 
@@ -91,6 +109,9 @@ function Videos() {
   const connected: boolean = sse.isConnected;
   sse.connect();
   sse.disconnect();
+  sse.reconnect();
+  const lastFailure: number | undefined = sse.error?.status;
+  void lastFailure;
   void [status, connected, sse.lastEvent, sse.error, MAX_HELD_EMITS + 1];
 
   return <ul>{ids.map((id) => <li key={id}>{id}</li>)}</ul>;

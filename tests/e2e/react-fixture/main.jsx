@@ -1,6 +1,6 @@
 // The hooks under test, as an app uses them. Each scenario mounts a tree in a fresh root,
 // drives it, and returns what it saw; react-hooks.browser.test.js asserts on the result.
-import { Component, StrictMode, useEffect, useLayoutEffect, useRef } from 'react';
+import { Component, StrictMode, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { flushSync } from 'react-dom';
 import { createEventBus } from 'ssebus';
@@ -423,6 +423,61 @@ scenarios.maxAttempts = async (url) => {
   await until('the hook to give up', () => state?.status === 'closed');
   app.unmount();
   return state;
+};
+
+// useEventSource with a token: an inline headers function (a new one every render) that
+// reads the render's token, a long backoff, debug output collected.
+scenarios.authMount = async (url) => {
+  const state = { api: null, renders: 0, debug: [], setToken: null };
+  window.current = state;
+  const realDebug = console.debug;
+  console.debug = (format, ...args) => state.debug.push(format.replace(/%[sd]/g, () => String(args.shift())));
+  state.restore = () => {
+    console.debug = realDebug;
+  };
+  function Source() {
+    const [token, setToken] = useState('stale');
+    state.setToken = setToken;
+    const source = useEventSource(url, {
+      headers: async () => ({ authorization: `Bearer ${token}` }),
+      reconnect: { initialMs: 60_000, jitter: false },
+      debug: true,
+    });
+    state.renders++;
+    state.api = source;
+    return null;
+  }
+  state.app = mount(
+    <EventBusProvider>
+      <Source />
+    </EventBusProvider>,
+  );
+  return true;
+};
+
+scenarios.authState = () => {
+  const s = window.current;
+  const e = s.api?.error ?? null;
+  return {
+    status: s.api?.status,
+    error: e && { status: e.status, auth: e.auth ?? false, message: e.message, attempt: e.attempt },
+    renders: s.renders,
+    debug: s.debug,
+  };
+};
+
+// Re-renders with a new token (and so a new headers function); `andReconnect` retries.
+scenarios.authToken = (token, andReconnect) => {
+  const s = window.current;
+  flushSync(() => s.setToken(token));
+  if (andReconnect) s.api.reconnect();
+  return s.renders;
+};
+
+scenarios.authUnmount = () => {
+  window.current.app.unmount();
+  window.current.restore();
+  return true;
 };
 
 // useSSE: inside an <EventBridge>, beside it (through the provider), and without one.
