@@ -285,6 +285,30 @@ describe('during an emit (EventTarget rules)', () => {
     assert.deepEqual(seen, ['a']);
   });
 
+  it('an exact listener added during the emit is not called for it when patterns reach the name too', () => {
+    const seen = [];
+    bus.on('x:*', () => seen.push('p'));
+    bus.on('x:y', () => {
+      seen.push('a');
+      if (seen.length < 3) bus.on('x:y', () => seen.push('late'));
+    });
+    bus.emit('x:y');
+    assert.deepEqual(seen, ['p', 'a']);
+    bus.emit('x:y');
+    assert.deepEqual(seen, ['p', 'a', 'p', 'a', 'late']);
+  });
+
+  it('a once listener consumed by a nested emit is not called again by the outer one', () => {
+    const seen = [];
+    bus.on('x', () => {
+      seen.push('a');
+      if (seen.length === 1) bus.emit('x');
+    });
+    bus.once('x', () => seen.push('once'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'a', 'once']);
+  });
+
   it('clear() during an emit stops the listeners still to come', () => {
     const seen = [];
     bus.on('x', () => {
