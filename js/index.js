@@ -131,22 +131,11 @@ export class EventBus {
   }
 
   emit(name, payload, meta) {
-    if (this.#core === null) this.#alive('emit');
-    let key = this.#keys.get(name);
-    if (key === undefined) {
-      if (typeof name !== 'string') {
-        throw new TypeError(`ssebus: emit() takes an event name (a string), got ${describe(name)}`);
-      }
-      key = this.#key(name);
-    }
-    if (key.pattern) {
-      throw new Error(
-        `ssebus: emit() takes a concrete event name, and ${JSON.stringify(name)} is a pattern; ` +
-          'wildcards belong in on()/once()',
-      );
-    }
+    // Kept small so that it inlines: misses, patterns and a destroyed bus (whose key map
+    // stays empty) take the slow paths.
+    const key = this.#keys.get(name) ?? this.#emitKey(name);
     let route = key.route;
-    if (route === null || key.epoch !== this.#epoch) route = this.#route(key);
+    if (route === null || key.epoch !== this.#epoch) route = this.#emitRoute(key);
     if (meta === undefined) meta = key.meta;
     // The length now: listeners added during this emit are not called by it.
     for (let i = 0, n = route.length; i < n; i++) {
@@ -159,6 +148,24 @@ export class EventBus {
         this.#report(error, name, sub.fn);
       }
     }
+  }
+
+  #emitKey(name) {
+    this.#alive('emit');
+    if (typeof name !== 'string') {
+      throw new TypeError(`ssebus: emit() takes an event name (a string), got ${describe(name)}`);
+    }
+    return this.#key(name);
+  }
+
+  #emitRoute(key) {
+    if (key.pattern) {
+      throw new Error(
+        `ssebus: emit() takes a concrete event name, and ${JSON.stringify(key.name)} is a pattern; ` +
+          'wildcards belong in on()/once()',
+      );
+    }
+    return this.#route(key);
   }
 
   listenerCount(name) {
