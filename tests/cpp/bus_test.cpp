@@ -131,6 +131,19 @@ TEST_CASE("keys are interned while held and dropped when nobody holds them") {
         }
         CHECK(bus.key_count() == 1);
     }
+    SECTION("every held key is found again after others come and go") {
+        std::vector<ssebus::KeyId> ids;
+        for (int i = 0; i < 10'000; ++i) ids.push_back(bus.intern("n" + std::to_string(i)).value().id);
+        for (int i = 0; i < 10'000; i += 2) bus.release(ids[i]);
+        CHECK(bus.key_count() == 5'000);
+        for (int i = 1; i < 10'000; i += 2) {
+            REQUIRE(bus.intern("n" + std::to_string(i)).value().id == ids[i]);
+            bus.release(ids[i]);
+        }
+        CHECK(bus.key_count() == 5'000);
+        for (int i = 0; i < 10'000; i += 2) bus.intern("n" + std::to_string(i));
+        CHECK(bus.key_count() == 10'000);
+    }
     SECTION("released slots are reused") {
         const auto a = bus.intern("a").value();
         bus.release(a.id);

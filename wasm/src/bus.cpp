@@ -4,11 +4,58 @@
 
 namespace ssebus {
 
+namespace {
+
+// FNV-1a: a few instructions a byte, and enough for names that callers already dedupe.
+std::size_t hash(std::string_view s) noexcept {
+    std::uint32_t h = 2166136261u;
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    return h;
+}
+
+}  // namespace
+
+std::size_t Bus::find_slot(std::string_view name) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
+        const KeyId at = slots_[i];
+        if (at == 0 || keys_[at - 1].name == name) return i;
+    }
+}
+
+void Bus::index(KeyId key) {
+    if (2 * key_count() > slots_.size()) {
+        // Grow (or start) at half full, and re-place every live key.
+        slots_.assign(std::max<std::size_t>(16, 2 * slots_.size()), 0);
+        for (KeyId k = 0; k < keys_.size(); ++k)
+            if (keys_[k].live && k != key) slots_[find_slot(keys_[k].name)] = k + 1;
+    }
+    slots_[find_slot(keys_[key].name)] = key + 1;
+}
+
+void Bus::unindex(KeyId key) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = find_slot(keys_[key].name);
+    slots_[hole] = 0;
+    // Backward-shift deletion: move up every later entry of the run that may no longer be
+    // reachable across the hole.
+    for (std::size_t i = (hole + 1) & mask; slots_[i] != 0; i = (i + 1) & mask) {
+        const std::size_t home = hash(keys_[slots_[i] - 1].name) & mask;
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            slots_[hole] = slots_[i];
+            slots_[i] = 0;
+            hole = i;
+        }
+    }
+}
+
 std::optional<InternedKey> Bus::intern(std::string_view key, std::string* error) {
-    if (auto it = by_name_.find(key); it != by_name_.end()) {
-        Key& k = keys_[it->second];
-        ++k.refs;
-        return InternedKey{it->second, k.pattern.has_value()};
+    if (!slots_.empty()) {
+        if (const KeyId at = slots_[find_slot(key)]; at != 0) {
+            Key& k = keys_[at - 1];
+            ++k.refs;
+            return InternedKey{at - 1, k.pattern.has_value()};
+        }
     }
     if (key.empty()) {
         if (error) *error = "an event name cannot be empty";
@@ -33,7 +80,7 @@ std::optional<InternedKey> Bus::intern(std::string_view key, std::string* error)
     k.pattern = std::move(pattern);
     k.refs = 1;
     k.live = true;
-    by_name_.emplace(k.name, id);
+    index(id);
     return InternedKey{id, k.pattern.has_value()};
 }
 
@@ -46,7 +93,7 @@ void Bus::release(KeyId key) {
 void Bus::maybe_drop(KeyId key) {
     Key& k = keys_[key];
     if (k.refs > 0 || !k.subs.empty()) return;
-    by_name_.erase(k.name);
+    unindex(key);
     // Give the memory back, so that a million distinct names leave nothing behind.
     k = Key{};
     free_keys_.push_back(key);
@@ -93,17 +140,25 @@ std::size_t Bus::apply(std::span<const std::uint32_t> words) {
     return applied;
 }
 
-void Bus::compute_route(const Segments& name, std::vector<SubscriptionId>& out) const {
+void Bus::compute_route(const Segments& name, std::vector<SubscriptionId>& out,
+                        std::vector<SubscriptionId>& scratch) const {
     out.clear();
-    std::size_t matched = 0;
     for (KeyId pk : pattern_keys_) {
         const Key& p = keys_[pk];
         if (!p.pattern->matches(name)) continue;
-        out.insert(out.end(), p.subs.begin(), p.subs.end());
-        ++matched;
+        // Each pattern's ids are in order already: merge them into the answer.
+        if (out.empty() || out.back() < p.subs.front()) {
+            out.insert(out.end(), p.subs.begin(), p.subs.end());
+            continue;
+        }
+        scratch.clear();
+        auto a = out.begin();
+        auto b = p.subs.begin();
+        while (a != out.end() && b != p.subs.end()) scratch.push_back(*a < *b ? *a++ : *b++);
+        scratch.insert(scratch.end(), a, out.end());
+        scratch.insert(scratch.end(), b, p.subs.end());
+        out.swap(scratch);
     }
-    // Each pattern's ids are in order already; several patterns interleave.
-    if (matched > 1) std::sort(out.begin(), out.end());
 }
 
 const std::vector<SubscriptionId>& Bus::route(KeyId name) {
@@ -111,7 +166,7 @@ const std::vector<SubscriptionId>& Bus::route(KeyId name) {
         answer_.clear();
         return answer_;
     }
-    compute_route(split_segments(keys_[name].name), answer_);
+    compute_route(split_segments(keys_[name].name), answer_, scratch_);
     return answer_;
 }
 
@@ -126,7 +181,8 @@ SubscriptionId Bus::subscribe(std::string_view pattern) {
 
 std::vector<SubscriptionId> Bus::route(std::string_view name) const {
     std::vector<SubscriptionId> out;
-    if (!name.empty() && !has_wildcard(name)) compute_route(split_segments(name), out);
+    std::vector<SubscriptionId> scratch;
+    if (!name.empty() && !has_wildcard(name)) compute_route(split_segments(name), out, scratch);
     return out;
 }
 
@@ -139,9 +195,10 @@ std::size_t Bus::subscription_count() const noexcept {
 void Bus::clear() {
     keys_.clear();
     free_keys_.clear();
-    by_name_.clear();
+    slots_.clear();
     pattern_keys_.clear();
     answer_ = {};
+    scratch_ = {};
     // last_id_ stays: ids keep increasing across clear() so that order stays meaningful.
 }
 

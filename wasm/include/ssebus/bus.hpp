@@ -17,7 +17,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "ssebus/pattern.hpp"
@@ -66,7 +65,7 @@ public:
     void clear();
 
     std::size_t subscription_count() const noexcept;
-    std::size_t key_count() const noexcept { return by_name_.size(); }
+    std::size_t key_count() const noexcept { return keys_.size() - free_keys_.size(); }
 
 private:
     struct Key {
@@ -77,22 +76,25 @@ private:
         bool live = false;
     };
 
-    void compute_route(const Segments& name, std::vector<SubscriptionId>& out) const;
+    void compute_route(const Segments& name, std::vector<SubscriptionId>& out,
+                       std::vector<SubscriptionId>& scratch) const;
     void maybe_drop(KeyId key);
     Key* pattern_key(KeyId key);
 
+    // The name -> key index: open addressing with linear probing over key ids + 1 (0 is an
+    // empty slot), at most half full. Smaller in WebAssembly than std::unordered_map, and
+    // the key table it indexes stays bounded by its callers.
+    std::size_t find_slot(std::string_view name) const;
+    void index(KeyId key);
+    void unindex(KeyId key);
+
     std::vector<Key> keys_;
     std::vector<KeyId> free_keys_;
-    struct NameHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
-    std::unordered_map<std::string, KeyId, NameHash, std::equal_to<>> by_name_;
+    std::vector<KeyId> slots_;
     std::vector<KeyId> pattern_keys_;  // pattern keys with at least one subscription
     SubscriptionId last_id_ = 0;
     std::vector<SubscriptionId> answer_;
+    std::vector<SubscriptionId> scratch_;
 };
 
 }  // namespace ssebus
