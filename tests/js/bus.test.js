@@ -78,6 +78,16 @@ describe('on / emit', () => {
     assert.equal(n, 1);
   });
 
+  it('treats names that Object.prototype has as ordinary names', () => {
+    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+    const seen = [];
+    for (const name of names) bus.emit(name, 0); // nothing subscribed: nothing called, no throw
+    for (const name of names) bus.on(name, (p, meta) => seen.push(meta.name));
+    for (const name of names) bus.emit(name, 1);
+    assert.deepEqual(seen, names);
+    assert.equal(bus.listenerCount('constructor'), 1);
+  });
+
   it('sees new subscriptions after an emit has cached its answer', () => {
     const { calls, make } = recorder();
     bus.on('x', make('a'));
