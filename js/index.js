@@ -119,12 +119,22 @@ export class EventBus {
     return this.#core === null;
   }
 
+  // on() and once() keep the common call (one name, a function, a live bus) small so that
+  // it inlines; #subscribe does the rest and the checks.
   on(names, listener) {
-    return this.#subscribe(names, listener, false, 'on');
+    if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
+      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null);
+      return () => this.#remove(rec);
+    }
+    return this.#subscribe(names, listener, LIVE, 'on');
   }
 
   once(names, listener) {
-    return this.#subscribe(names, listener, true, 'once');
+    if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
+      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null);
+      return () => this.#remove(rec);
+    }
+    return this.#subscribe(names, listener, ONCE, 'once');
   }
 
   off(names, listener) {
@@ -217,17 +227,17 @@ export class EventBus {
     }
   }
 
-  #subscribe(names, listener, once, method) {
+  #subscribe(names, listener, state, method) {
     this.#alive(method);
     checkNames(names, method);
     checkListener(listener, method);
     if (typeof names === 'string') {
-      const rec = this.#add(this.#key(names), listener, once, null);
+      const rec = this.#add(this.#key(names), listener, state, null);
       return () => this.#remove(rec);
     }
     const keys = names.map((n) => this.#key(n)); // refuse a bad name before adding any
-    const group = once ? [] : null; // a once group fires for the first of its names only
-    const recs = keys.map((key) => this.#add(key, listener, once, group));
+    const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
+    const recs = keys.map((key) => this.#add(key, listener, state, group));
     return () => {
       for (const rec of recs) this.#remove(rec);
     };
@@ -282,11 +292,11 @@ export class EventBus {
     }
   }
 
-  #add(key, fn, once, group) {
+  #add(key, fn, state, group) {
     if (this.#nextId > MAX_ID) {
       throw new Error('ssebus: this bus has issued 2^32 subscriptions; create a new bus');
     }
-    const rec = { id: this.#nextId++, fn, state: once ? ONCE : LIVE, flushed: false, key, group };
+    const rec = { id: this.#nextId++, fn, state, flushed: false, key, group };
     if (group !== null) group.push(rec);
     const subs = key.subs;
     if (subs.length === 0) this.#idle--;
@@ -294,14 +304,15 @@ export class EventBus {
     // cached answer that is this very array sees the new record without a recompute.
     subs.push(rec);
     this.#total++;
-    if (key.pattern) {
-      this.#patternSubs.set(rec.id, rec);
-      this.#epoch++;
-      if (this.#pendingAdds.push(rec) > PENDING_LIMIT) this.#flush();
-    } else if (key.route !== subs) {
-      key.route = null;
-    }
+    if (key.pattern) this.#addPattern(rec);
+    else if (key.route !== subs) key.route = null;
     return rec;
+  }
+
+  #addPattern(rec) {
+    this.#patternSubs.set(rec.id, rec);
+    this.#epoch++;
+    if (this.#pendingAdds.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
   #remove(rec) {
@@ -314,14 +325,15 @@ export class EventBus {
     const subs = [];
     for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
     key.subs = subs;
-    if (key.pattern) {
-      this.#patternSubs.delete(rec.id);
-      this.#epoch++;
-      if (rec.flushed && this.#pendingRemoves.push(rec) > PENDING_LIMIT) this.#flush();
-    } else {
-      key.route = null;
-    }
+    if (key.pattern) this.#removePattern(rec);
+    else key.route = null;
     if (subs.length === 0) this.#becameIdle();
+  }
+
+  #removePattern(rec) {
+    this.#patternSubs.delete(rec.id);
+    this.#epoch++;
+    if (rec.flushed && this.#pendingRemoves.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
   #consume(rec) {
