@@ -299,13 +299,19 @@ export class EventBus {
     const rec = { id: this.#nextId++, fn, state, flushed: false, key, group };
     if (group !== null) group.push(rec);
     const subs = key.subs;
-    if (subs.length === 0) this.#idle--;
-    // An emit in progress stops at the length it started with, so a push is safe; and a
-    // cached answer that is this very array sees the new record without a recompute.
-    subs.push(rec);
+    if (subs.length === 0) {
+      // A one-element array, the size it needs (a push would allocate room for 16).
+      key.subs = [rec];
+      key.route = null;
+      this.#idle--;
+    } else {
+      // An emit in progress stops at the length it started with, so a push is safe; and a
+      // cached answer that is this very array sees the new record without a recompute.
+      subs.push(rec);
+      if (key.route !== subs) key.route = null;
+    }
     this.#total++;
     if (key.pattern) this.#addPattern(rec);
-    else if (key.route !== subs) key.route = null;
     return rec;
   }
 
