@@ -2,9 +2,11 @@
 // it ships. Run: npm run bench:bus   (prints Markdown tables)
 //
 // Each library runs in a worker thread of its own, as users run one library: peers that
-// share one V8 isolate share its inline caches and skew each other. The workers run one
-// after another, and the whole sequence is repeated (BENCH_PASSES) so that a busy moment
-// of the machine does not land on one library only; a figure is the median of its passes.
+// share one V8 isolate share its inline caches and skew each other. One worker measures
+// one case of one library; a pass runs every library on a case one after another (in an
+// order that rotates between passes) before the next case, so that the figures compared
+// are taken close together on a shared machine. Figures are medians over the passes
+// (BENCH_PASSES), and so are the ratios, each taken within a pass.
 //
 //   node bench/bus.js            speed and sizes
 //   node bench/bus.js --sizes    sizes only
@@ -64,7 +66,6 @@ async function adapter(lib) {
         on: (b, name, fn) => b.on(name, fn),
         emit: (b, name, p) => b.emit(name, p),
         once: (b, name, fn) => b.once(name, fn),
-        wildcard: true,
       };
     }
     case 'mitt': {
@@ -107,7 +108,6 @@ async function adapter(lib) {
         },
         emit: (b, name, p) => b.emit(name, p),
         once: (b, name, fn) => b.once(name, fn),
-        wildcard: true,
       };
     }
     case 'nanoevents': {
@@ -128,7 +128,8 @@ async function adapter(lib) {
   throw new Error(`bench/bus.js: no adapter for ${lib}`);
 }
 
-async function runWorker(libName) {
+// Measures one case of one library and posts its ops/s.
+async function runWorker(libName, caseName) {
   const lib = await adapter(libName);
   let sink = 0;
   const listeners = Array.from({ length: 10 }, () => (payload) => {
@@ -170,20 +171,15 @@ async function runWorker(libName) {
       };
     },
   };
-  const rates = {};
-  for (const c of CASES) {
-    if (c.wildcard && !lib.wildcard) continue;
-    rates[c.name] = measure(await setups[c.name]());
-  }
-  parentPort.postMessage({ rates, sink });
+  parentPort.postMessage({ rate: measure(await setups[caseName]()), sink });
 }
 
 // ---- In the main thread -----------------------------------------------------------------
 
-function inWorker(lib) {
+function inWorker(lib, caseName) {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { lib } });
-    worker.once('message', (m) => resolve(m.rates));
+    const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { lib, caseName } });
+    worker.once('message', (m) => resolve(m.rate));
     worker.once('error', reject);
     worker.once('exit', (code) => code !== 0 && reject(new Error(`bench/bus.js: the ${lib} worker exited with ${code}`)));
   });
@@ -200,31 +196,33 @@ function median(values) {
 }
 
 async function speed() {
-  const passes = [];
+  const wildcard = new Set(['ssebus', 'eventemitter2']); // the libraries with patterns
+  const rates = {}; // case -> lib -> [ops/s per pass]
+  for (const c of CASES) rates[c.name] = Object.fromEntries(LIBS.map((lib) => [lib, []]));
   for (let p = 0; p < PASSES; p++) {
-    const pass = {};
-    for (const lib of LIBS) pass[lib] = await inWorker(lib);
-    passes.push(pass);
+    const order = LIBS.map((_, i) => LIBS[(i + p) % LIBS.length]);
+    for (const c of CASES) {
+      for (const lib of order) {
+        if (c.wildcard && !wildcard.has(lib)) continue;
+        rates[c.name][lib].push(await inWorker(lib, c.name));
+      }
+    }
   }
   console.log(
-    `Node ${process.version}; each library in its own worker thread; median ops/s of ${PASSES} passes ` +
-      `(each the median of ${ROUNDS} rounds of ~${ROUND_MS} ms)\n`,
+    `Node ${process.version}; each library in its own worker thread; medians of ${PASSES} passes ` +
+      `(each the median of ${ROUNDS} rounds of ~${ROUND_MS} ms); ratios are taken within each pass\n`,
   );
   console.log(`| case | ${LIBS.join(' | ')} | ssebus vs peers |`);
   console.log(`|---|${LIBS.map(() => '---:').join('|')}|---|`);
   const misses = [];
   for (const c of CASES) {
-    const rates = {};
-    for (const lib of LIBS) {
-      const got = passes.map((pass) => pass[lib][c.name]).filter((r) => r !== undefined);
-      if (got.length) rates[lib] = median(got);
-    }
-    const peers = LIBS.filter((n) => n !== 'ssebus' && rates[n] !== undefined);
-    const ratios = peers.map((n) => `${(rates.ssebus / rates[n]).toFixed(2)}x ${n}`);
-    console.log(`| ${c.name} | ${LIBS.map((n) => (rates[n] ? fmt(rates[n]) : '—')).join(' | ')} | ${ratios.join(', ')} |`);
+    const r = rates[c.name];
+    const peers = LIBS.filter((n) => n !== 'ssebus' && r[n].length);
+    const ratio = Object.fromEntries(peers.map((n) => [n, median(r.ssebus.map((v, i) => v / r[n][i]))]));
+    const cells = LIBS.map((n) => (r[n].length ? fmt(median(r[n])) : '—'));
+    console.log(`| ${c.name} | ${cells.join(' | ')} | ${peers.map((n) => `${ratio[n].toFixed(2)}x ${n}`).join(', ')} |`);
     for (const [peer, want] of Object.entries(c.goal)) {
-      const got = rates.ssebus / rates[peer];
-      if (!(got >= want)) misses.push(`${c.name}: ${got.toFixed(2)}x ${peer} (goal ${want}x)`);
+      if (!(ratio[peer] >= want)) misses.push(`${c.name}: ${ratio[peer]?.toFixed(2)}x ${peer} (goal ${want}x)`);
     }
   }
   console.log(misses.length ? `\nSpeed goals missed:\n- ${misses.join('\n- ')}` : '\nEvery speed goal is met.');
@@ -342,7 +340,7 @@ async function instantiateMs() {
 }
 
 if (!isMainThread) {
-  await runWorker(workerData.lib);
+  await runWorker(workerData.lib, workerData.caseName);
 } else {
   if (!process.argv.includes('--sizes')) await speed();
   await sizes();
