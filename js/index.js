@@ -37,6 +37,11 @@ const LIVE = 0;
 const ONCE = 1;
 const DEAD = 2;
 
+// The subscriptions of a name that has none. Shared, and never written to: #add replaces
+// an empty array instead of pushing to it. (Not frozen: the emit loop sees only one kind
+// of array.)
+const EMPTY = [];
+
 // What patterns give a name while no pattern is subscribed. Never written to.
 const NONE = Object.freeze([]);
 
@@ -260,7 +265,7 @@ export class EventBus {
       name,
       id,
       pattern,
-      subs: [], // live subscriptions under this key, in order; replaced, never spliced
+      subs: EMPTY, // live subscriptions under this key, in order; replaced, never spliced
       route: null, // the cached answer: records to call, in order
       fromPatterns: NONE, // records that patterns give this name, in order
       epoch: 0, // the pattern epoch fromPatterns belongs to
@@ -328,8 +333,11 @@ export class EventBus {
     const key = rec.key;
     // A new array: an emit in progress may be walking the old one.
     const old = key.subs;
-    const subs = [];
-    for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
+    let subs = EMPTY;
+    if (old.length !== 1) {
+      subs = [];
+      for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
+    }
     key.subs = subs;
     if (key.pattern) this.#removePattern(rec);
     else key.route = null;
