@@ -8,7 +8,7 @@
 // emitted while some pattern is subscribed.
 //
 // Each name's answer is cached as an array of listener records, so that a steady emit is
-// one Map lookup and a loop. The part that patterns give a name is asked of the core and
+// one table lookup and a loop. The part that patterns give a name is asked of the core and
 // dropped after any pattern change (an epoch); the name's own subscriptions are held here
 // in order. Subscription ids only increase, so merging the two by id is registration
 // order. Pattern changes are batched and reach the core, in one call, the next time an

@@ -29,6 +29,29 @@ describe('WebAssembly memory', () => {
     assert.ok(after.usedBytes - before.usedBytes < 4096, `used ${before.usedBytes} -> ${after.usedBytes}`);
   });
 
+  it('100,000 pattern subscribe/unsubscribe cycles leave the heap flat', async () => {
+    const bus = await createEventBus();
+    const fn = () => {};
+    let calls = 0;
+    bus.on('p0:*', () => calls++); // one that stays
+    const cycle = (i) => {
+      const off = bus.on(`p${i % 100}:*`, fn);
+      if (i % 10 === 0) bus.emit(`p${i % 100}:x`); // make the changes reach the core
+      off();
+    };
+    for (let i = 0; i < 1000; i++) cycle(i);
+    bus.emit('p0:x');
+    const before = wasmMemoryStats();
+    for (let i = 0; i < 100_000; i++) cycle(i);
+    bus.emit('p0:x');
+    const after = wasmMemoryStats();
+    assert.equal(bus.listenerCount('p0:x'), 1);
+    assert.equal(calls, 1000 / 100 + 100_000 / 100 + 2);
+    assert.equal(after.heapBytes, before.heapBytes, 'the heap did not grow');
+    assert.ok(after.usedBytes - before.usedBytes < 4096, `used ${before.usedBytes} -> ${after.usedBytes}`);
+    bus.destroy();
+  });
+
   it('exact-name subscriptions and once never reach the WebAssembly heap', async () => {
     const bus = await createEventBus();
     bus.on('video:*', () => {}); // a pattern, so that the core is in use
