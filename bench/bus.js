@@ -228,14 +228,16 @@ async function speed() {
   console.log(misses.length ? `\nSpeed goals missed:\n- ${misses.join('\n- ')}` : '\nEvery speed goal is met.');
 }
 
-// The package's JS files that `entry` reaches through relative imports, entry included.
-async function reachable(entry, skip = new Set()) {
+// The package's JS files that `entry` reaches through static relative imports (`import
+// … from`, `export … from`, bare `import '…'`), entry included, minus those `skip` refuses.
+async function reachable(entry, skip = () => false) {
   const seen = new Set();
   const visit = async (file) => {
-    if (seen.has(file) || skip.has(file)) return;
+    if (seen.has(file) || skip(file)) return;
     seen.add(file);
     const text = await readFile(join(root, file), 'utf8');
-    for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s*['"](\.{1,2}\/[^'"]+\.js)['"]/gm)) {
+    const specifiers = /^\s*(?:(?:import|export)\b[^'"]*?from\s*|import\s*)['"](\.{1,2}\/[^'"]+\.js)['"]/gm;
+    for (const m of text.matchAll(specifiers)) {
       const target = relative(root, join(root, dirname(file), m[1]));
       if (target.startsWith('js/')) await visit(target);
     }
@@ -301,8 +303,9 @@ createRoot(document.getElementById('root')).render(
 
 async function sizes() {
   const glue = ['dist/ssebus_core.js', 'dist/ssebus_core.wasm'];
-  // The bus alone: what a bundler keeps of the package when EventBridge is unused.
-  const bus = await reachable('js/index.js', new Set(['js/bridge.js']));
+  // The bus alone: what a bundler keeps of the package when EventBridge is unused, that is
+  // without the bridge's modules (every file named bridge*, or under a bridge/ folder).
+  const bus = await reachable('js/index.js', (f) => /(^|\/)bridge/.test(f.slice(3)));
   const withBridge = await reachable('js/index.js');
   const react = (await reachable('js/react.js')).filter((f) => !withBridge.includes(f));
   const rows = [];
