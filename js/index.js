@@ -305,9 +305,10 @@ export class EventBus {
     if (group !== null) group.push(rec);
     const subs = key.subs;
     if (subs.length === 0) {
-      // A one-element array, the size it needs (a push would allocate room for 16).
+      // A one-element array, the size it needs (a push would allocate room for 16). A
+      // cached answer that was the old array is the new one.
       key.subs = [rec];
-      key.route = null;
+      key.route = key.route === subs ? key.subs : null;
       this.#idle--;
     } else {
       // An emit in progress stops at the length it started with, so a push is safe; and a
@@ -340,7 +341,7 @@ export class EventBus {
     }
     key.subs = subs;
     if (key.pattern) this.#removePattern(rec);
-    else key.route = null;
+    else key.route = key.route === old ? subs : null;
     if (subs.length === 0) this.#becameIdle();
   }
 
