@@ -1,17 +1,18 @@
 // ssebus: the event bus over the WebAssembly core.
 //
-// The core (C++) owns subscriptions, patterns, ordering and `once` bookkeeping, and
-// answers "which subscriptions, in which order" for a name. This side keeps the listener
-// functions, interns names to integers, and caches each answer as an array of listener
-// records, so that a steady emit is one Map lookup and a loop. Payloads never cross into
-// WebAssembly.
+// The core (C++) is a pattern index: it interns names, holds the subscriptions of wildcard
+// patterns, and answers "which pattern subscriptions match this name, in order". This side
+// owns everything else: the listener functions, exact-name subscriptions, `once`, and the
+// merge of a name's own subscriptions with what patterns give it. Payloads, exact names
+// and `once` never cross into WebAssembly; a name crosses once, the first time it is
+// emitted while some pattern is subscribed.
 //
-// Subscription changes are batched: they reach the core, in one call, the next time an
-// answer is needed. An answer is cached in two parts: the subscriptions a name gets from
-// patterns (asked of the core, stale after any pattern change) and its own exact
-// subscriptions, which this side already holds in order. Because subscription ids only
-// increase, merging the two by id gives the core's order; so exact-name churn and `once`
-// never cross into WebAssembly at all.
+// Each name's answer is cached as an array of listener records, so that a steady emit is
+// one table lookup and a loop. The part that patterns give a name is asked of the core and
+// dropped after any pattern change (an epoch); the name's own subscriptions are held here
+// in order. Subscription ids only increase, so merging the two by id is registration
+// order. Pattern changes are batched and reach the core, in one call, the next time an
+// answer is needed.
 
 import { EventBridge } from './bridge.js';
 import { loadCore, loadedCore } from './core.js';
@@ -23,13 +24,26 @@ export { EventBridge };
 // past it the oldest are dropped, so that a million distinct names leave memory flat.
 const IDLE_KEYS_HIGH = 2048;
 const IDLE_KEYS_LOW = 1024;
-// Batched subscription changes are flushed at least this often.
+// Batched pattern changes are flushed at least this often.
 const PENDING_LIMIT = 1024;
 const MAX_ID = 0xffffffff;
 
+// The core's ops (ssebus::Op): [op, subscription id, pattern key id].
 const OP_SUBSCRIBE = 1;
-const OP_SUBSCRIBE_ONCE = 2;
-const OP_UNSUBSCRIBE = 3;
+const OP_UNSUBSCRIBE = 2;
+
+// A subscription's state: live, live until its first call, or removed.
+const LIVE = 0;
+const ONCE = 1;
+const DEAD = 2;
+
+// The subscriptions of a name that has none. Shared, and never written to: #add replaces
+// an empty array instead of pushing to it. (Not frozen: the emit loop sees only one kind
+// of array.)
+const EMPTY = [];
+
+// What patterns give a name while no pattern is subscribed. Never written to.
+const NONE = Object.freeze([]);
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 
@@ -57,6 +71,13 @@ function checkNames(names, method) {
   );
 }
 
+// A name -> record table. An object rather than a Map: while it is small and only grows,
+// V8 keeps it in fast mode and turns a lookup of a name it has seen at that call site into
+// a field load (about 10x a Map.get). Its prototype chain is empty, so names such as
+// "constructor" or "__proto__" are ordinary keys.
+function Names() {}
+Names.prototype = Object.create(null);
+
 const finalizer =
   typeof FinalizationRegistry === 'function'
     ? new FinalizationRegistry((core) => {
@@ -68,14 +89,14 @@ const finalizer =
 export class EventBus {
   #module;
   #core;
-  #keys = new Map(); // name or pattern -> key record
+  #keys = new Names(); // name or pattern -> key record
   #patternSubs = new Map(); // subscription id -> record, for subscriptions of patterns
   #nextId = 1;
   #idle = 0; // key records with no subscription
   #total = 0; // live subscriptions
-  #epoch = 0; // bumped by every pattern change; answers from an older epoch are stale
-  #pendingAdds = [];
-  #pendingRemoves = [];
+  #epoch = 1; // bumped by every pattern change; answers from an older epoch are stale
+  #pendingAdds = []; // pattern subscriptions the core has not seen
+  #pendingRemoves = []; // and removals of ones it has
   #onError = null;
 
   constructor(module, options = {}) {
@@ -103,12 +124,22 @@ export class EventBus {
     return this.#core === null;
   }
 
+  // on() and once() keep the common call (one name, a function, a live bus) small so that
+  // it inlines; #subscribe does the rest and the checks.
   on(names, listener) {
-    return this.#subscribe(names, listener, false, 'on');
+    if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
+      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null);
+      return () => this.#remove(rec);
+    }
+    return this.#subscribe(names, listener, LIVE, 'on');
   }
 
   once(names, listener) {
-    return this.#subscribe(names, listener, true, 'once');
+    if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
+      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null);
+      return () => this.#remove(rec);
+    }
+    return this.#subscribe(names, listener, ONCE, 'once');
   }
 
   off(names, listener) {
@@ -118,7 +149,7 @@ export class EventBus {
     for (const name of typeof names === 'string' ? [names] : names) {
       const key = this.#key(name);
       if (listener === undefined) {
-        for (const rec of key.subs.slice()) this.#remove(rec);
+        for (const rec of key.subs) this.#remove(rec);
       } else {
         const rec = key.subs.find((r) => r.fn === listener);
         if (rec !== undefined) this.#remove(rec);
@@ -127,33 +158,43 @@ export class EventBus {
   }
 
   emit(name, payload, meta) {
-    if (this.#core === null) this.#alive('emit');
-    let key = this.#keys.get(name);
-    if (key === undefined) {
-      if (typeof name !== 'string') {
-        throw new TypeError(`ssebus: emit() takes an event name (a string), got ${describe(name)}`);
-      }
-      key = this.#key(name);
-    }
-    if (key.pattern) {
-      throw new Error(
-        `ssebus: emit() takes a concrete event name, and ${JSON.stringify(name)} is a pattern; ` +
-          'wildcards belong in on()/once()',
-      );
-    }
+    // Kept small so that it inlines: misses, patterns and a destroyed bus (whose key map
+    // stays empty) take the slow paths.
+    const key = (typeof name === 'string' ? this.#keys[name] : undefined) ?? this.#emitKey(name);
     let route = key.route;
-    if (route === null || key.epoch !== this.#epoch) route = this.#route(key);
+    if (route === null || key.epoch !== this.#epoch) route = this.#emitRoute(key);
     if (meta === undefined) meta = key.meta;
-    for (let i = 0; i < route.length; i++) {
+    // The length now: listeners added during this emit are not called by it.
+    for (let i = 0, n = route.length; i < n; i++) {
       const sub = route[i];
-      if (sub.dead) continue; // removed before its turn
-      if (sub.once) this.#consume(sub);
+      if (sub.state !== LIVE) {
+        if (sub.state === DEAD) continue; // removed before its turn
+        this.#consume(sub);
+      }
       try {
         sub.fn(payload, meta);
       } catch (error) {
         this.#report(error, name, sub.fn);
       }
     }
+  }
+
+  #emitKey(name) {
+    this.#alive('emit');
+    if (typeof name !== 'string') {
+      throw new TypeError(`ssebus: emit() takes an event name (a string), got ${describe(name)}`);
+    }
+    return this.#key(name);
+  }
+
+  #emitRoute(key) {
+    if (key.pattern) {
+      throw new Error(
+        `ssebus: emit() takes a concrete event name, and ${JSON.stringify(key.name)} is a pattern; ` +
+          'wildcards belong in on()/once()',
+      );
+    }
+    return this.#route(key);
   }
 
   listenerCount(name) {
@@ -164,8 +205,7 @@ export class EventBus {
     }
     const key = this.#key(name);
     if (key.pattern) return key.subs.length;
-    if (key.route === null || key.epoch !== this.#epoch) this.#route(key);
-    return key.route.length;
+    return (key.route === null || key.epoch !== this.#epoch ? this.#route(key) : key.route).length;
   }
 
   clear() {
@@ -192,91 +232,128 @@ export class EventBus {
     }
   }
 
-  #subscribe(names, listener, once, method) {
+  #subscribe(names, listener, state, method) {
     this.#alive(method);
     checkNames(names, method);
     checkListener(listener, method);
     if (typeof names === 'string') {
-      const rec = this.#add(names, listener, once, null);
+      const rec = this.#add(this.#key(names), listener, state, null);
       return () => this.#remove(rec);
     }
-    for (const n of names) this.#key(n); // refuse a bad name before adding any
-    const group = once ? [] : null; // a once group fires for the first of its names only
-    const recs = names.map((n) => this.#add(n, listener, once, group));
+    const keys = names.map((n) => this.#key(n)); // refuse a bad name before adding any
+    const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
+    const recs = keys.map((key) => this.#add(key, listener, state, group));
     return () => {
       for (const rec of recs) this.#remove(rec);
     };
   }
 
+  // The record of a name or pattern. Exact names stay on this side until the core is
+  // asked what patterns give them (id -1 until then); patterns are interned at once,
+  // which also checks them.
   #key(name) {
-    let key = this.#keys.get(name);
+    let key = this.#keys[name];
     if (key !== undefined) return key;
-    const interned = this.#core.intern(name);
-    if (interned < 0) {
-      throw new Error(`ssebus: ${this.#core.error()} (in ${JSON.stringify(name)})`);
+    const pattern = name.includes('*');
+    let id = -1;
+    if (pattern) {
+      id = this.#intern(name);
+    } else if (name === '') {
+      throw new Error('ssebus: an event name cannot be empty (in "")');
     }
     key = {
       name,
-      id: interned >>> 1,
-      pattern: (interned & 1) === 1,
-      subs: [], // live subscriptions under this key, in order
+      id,
+      pattern,
+      subs: EMPTY, // live subscriptions under this key, in order; replaced, never spliced
       route: null, // the cached answer: records to call, in order
-      fromPatterns: null, // records that patterns give this name, in order
+      fromPatterns: NONE, // records that patterns give this name, in order
       epoch: 0, // the pattern epoch fromPatterns belongs to
       meta: Object.freeze({ name }),
     };
-    this.#keys.set(name, key);
+    this.#keys[name] = key;
     this.#becameIdle();
     return key;
   }
 
+  #intern(name) {
+    const interned = this.#core.intern(name);
+    if (interned < 0) {
+      throw new Error(`ssebus: ${this.#core.error()} (in ${JSON.stringify(name)})`);
+    }
+    return interned >>> 1;
+  }
+
   #becameIdle() {
     if (++this.#idle <= IDLE_KEYS_HIGH) return;
-    for (const key of this.#keys.values()) {
+    const keys = this.#keys;
+    for (const name in keys) {
       if (this.#idle <= IDLE_KEYS_LOW) break;
+      const key = keys[name];
       if (key.subs.length !== 0) continue;
-      this.#keys.delete(key.name);
-      this.#core.release(key.id);
+      delete keys[name];
+      if (key.id >= 0) this.#core.release(key.id);
       this.#idle--;
     }
   }
 
-  #add(name, fn, once, group) {
-    const key = this.#key(name);
+  #add(key, fn, state, group) {
     if (this.#nextId > MAX_ID) {
       throw new Error('ssebus: this bus has issued 2^32 subscriptions; create a new bus');
     }
-    const rec = { id: this.#nextId++, fn, once, dead: false, flushed: false, key, group };
+    const rec = { id: this.#nextId++, fn, state, flushed: false, key, group };
     if (group !== null) group.push(rec);
-    if (key.subs.length === 0) this.#idle--;
-    key.subs.push(rec);
-    if (key.pattern) this.#patternSubs.set(rec.id, rec);
+    const subs = key.subs;
+    if (subs.length === 0) {
+      // A one-element array, the size it needs (a push would allocate room for 16). A
+      // cached answer that was the old array is the new one.
+      key.subs = [rec];
+      key.route = key.route === subs ? key.subs : null;
+      this.#idle--;
+    } else {
+      // An emit in progress stops at the length it started with, so a push is safe; and a
+      // cached answer that is this very array sees the new record without a recompute.
+      subs.push(rec);
+      if (key.route !== subs) key.route = null;
+    }
     this.#total++;
-    this.#invalidate(key);
-    if (this.#pendingAdds.push(rec) > PENDING_LIMIT) this.#flush();
+    if (key.pattern) this.#addPattern(rec);
     return rec;
   }
 
+  #addPattern(rec) {
+    this.#patternSubs.set(rec.id, rec);
+    this.#epoch++;
+    if (this.#pendingAdds.push(rec) > PENDING_LIMIT) this.#flush();
+  }
+
   #remove(rec) {
-    if (rec.dead) return;
-    rec.dead = true;
+    if (rec.state === DEAD) return;
+    rec.state = DEAD;
     this.#total--;
     const key = rec.key;
-    if (key.pattern) this.#patternSubs.delete(rec.id);
-    key.subs.splice(key.subs.indexOf(rec), 1);
-    this.#invalidate(key);
-    if (rec.flushed && this.#pendingRemoves.push(rec.id) > PENDING_LIMIT) this.#flush();
-    if (key.subs.length === 0) this.#becameIdle();
+    // A new array: an emit in progress may be walking the old one.
+    const old = key.subs;
+    let subs = EMPTY;
+    if (old.length !== 1) {
+      subs = [];
+      for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
+    }
+    key.subs = subs;
+    if (key.pattern) this.#removePattern(rec);
+    else key.route = key.route === old ? subs : null;
+    if (subs.length === 0) this.#becameIdle();
+  }
+
+  #removePattern(rec) {
+    this.#patternSubs.delete(rec.id);
+    this.#epoch++;
+    if (rec.flushed && this.#pendingRemoves.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
   #consume(rec) {
     if (rec.group === null) this.#remove(rec);
     else for (const member of rec.group) this.#remove(member);
-  }
-
-  #invalidate(key) {
-    if (key.pattern) this.#epoch++;
-    else key.route = null;
   }
 
   #flush() {
@@ -285,20 +362,20 @@ export class EventBus {
     this.#pendingRemoves = [];
     this.#pendingAdds = [];
     let live = 0;
-    for (const rec of adds) if (!rec.dead) live++;
+    for (const rec of adds) if (rec.state !== DEAD) live++;
     const words = (removes.length + live) * 3;
     if (words === 0) return;
     const ptr = this.#core.opsBuffer(words);
     const heap = this.#module.HEAPU32; // read after the call: the heap may have grown
     let w = ptr >>> 2;
-    for (const id of removes) {
+    for (const rec of removes) {
       heap[w++] = OP_UNSUBSCRIBE;
-      heap[w++] = id;
-      heap[w++] = 0;
+      heap[w++] = rec.id;
+      heap[w++] = rec.key.id;
     }
     for (const rec of adds) {
-      if (rec.dead) continue;
-      heap[w++] = rec.once ? OP_SUBSCRIBE_ONCE : OP_SUBSCRIBE;
+      if (rec.state === DEAD) continue;
+      heap[w++] = OP_SUBSCRIBE;
       heap[w++] = rec.id;
       heap[w++] = rec.key.id;
       rec.flushed = true;
@@ -307,22 +384,28 @@ export class EventBus {
   }
 
   #route(key) {
-    if (key.fromPatterns === null || key.epoch !== this.#epoch) {
-      if (this.#pendingAdds.length !== 0 || this.#pendingRemoves.length !== 0) this.#flush();
-      const ptr = this.#core.route(key.id) >>> 2;
-      const heap = this.#module.HEAPU32;
-      const n = heap[ptr];
-      const fromPatterns = [];
-      for (let i = 0; i < n; i++) {
-        const rec = this.#patternSubs.get(heap[ptr + 1 + i]);
-        if (rec !== undefined) fromPatterns.push(rec);
-      }
-      key.fromPatterns = fromPatterns;
+    if (key.epoch !== this.#epoch) {
+      key.fromPatterns = this.#patternSubs.size === 0 ? NONE : this.#askCore(key);
       key.epoch = this.#epoch;
     }
-    const route = mergeById(key.subs, key.fromPatterns);
+    const route = key.fromPatterns.length === 0 ? key.subs : mergeById(key.subs, key.fromPatterns);
     key.route = route;
     return route;
+  }
+
+  // The pattern subscriptions that match the key's name, in order, from the core.
+  #askCore(key) {
+    this.#flush();
+    if (key.id < 0) key.id = this.#intern(key.name);
+    const ptr = this.#core.route(key.id) >>> 2;
+    const heap = this.#module.HEAPU32;
+    const n = heap[ptr];
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const rec = this.#patternSubs.get(heap[ptr + 1 + i]);
+      if (rec !== undefined) out.push(rec);
+    }
+    return out;
   }
 
   #report(error, name, listener) {
@@ -341,8 +424,8 @@ export class EventBus {
   }
 
   #dropAll() {
-    for (const key of this.#keys.values()) for (const rec of key.subs) rec.dead = true;
-    this.#keys = new Map();
+    for (const name in this.#keys) for (const rec of this.#keys[name].subs) rec.state = DEAD;
+    this.#keys = new Names();
     this.#patternSubs = new Map();
     this.#pendingAdds = [];
     this.#pendingRemoves = [];
@@ -352,18 +435,15 @@ export class EventBus {
   }
 }
 
-// Two lists of records in id order, merged into a new array (a snapshot: an emit in
-// progress keeps iterating the array it started with).
+// Two lists of records in id order, merged into a new array.
 function mergeById(a, b) {
-  if (b.length === 0) return a.slice();
-  if (a.length === 0) return b.slice();
-  const out = new Array(a.length + b.length);
+  if (a.length === 0) return b;
+  const out = [];
   let i = 0;
   let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length) out[k++] = a[i].id < b[j].id ? a[i++] : b[j++];
-  while (i < a.length) out[k++] = a[i++];
-  while (j < b.length) out[k++] = b[j++];
+  while (i < a.length && j < b.length) out.push(a[i].id < b[j].id ? a[i++] : b[j++]);
+  while (i < a.length) out.push(a[i++]);
+  while (j < b.length) out.push(b[j++]);
   return out;
 }
 

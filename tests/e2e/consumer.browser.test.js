@@ -1,9 +1,9 @@
-// The package as an application gets it: `npm pack`, installed into a new Vite + React
-// project, built there, served by ssebus-server, and a hook receives a published event
-// in Chromium.
+// The package as an application gets it: `npm pack` in a checkout that was never built
+// (its prepack step builds the WebAssembly), installed into a new Vite + React project,
+// built there, served by ssebus-server, and a hook receives a published event in Chromium.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,8 +72,20 @@ describe('a new Vite + React project that installs the packed package', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ssebus-consumer-'));
-    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root });
-    const tarball = join(dir, JSON.parse(stdout)[0].filename);
+    // A clean checkout: the sources npm pack and the module's build read, no dist/, no
+    // build/; node_modules as `npm ci` would leave it.
+    const clone = join(dir, 'clone');
+    const sources = ['package.json', 'README.md', 'LICENSE', 'CMakeLists.txt', 'CMakePresets.json', 'js', 'scripts', 'wasm'];
+    for (const f of sources) await cp(join(root, f), join(clone, f), { recursive: true });
+    await symlink(join(root, 'node_modules'), join(clone, 'node_modules'));
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
+      cwd: clone,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const packed = JSON.parse(stdout)[0];
+    const tarball = join(dir, packed.filename);
+    const contents = packed.files.map((f) => f.path);
+    assert.ok(contents.includes('dist/ssebus_core.wasm') && contents.includes('dist/ssebus_core.js'), contents.join(', '));
     app = join(dir, 'app');
     for (const [name, text] of Object.entries(files)) {
       await mkdir(join(app, name, '..'), { recursive: true });

@@ -78,6 +78,16 @@ describe('on / emit', () => {
     assert.equal(n, 1);
   });
 
+  it('treats names that Object.prototype has as ordinary names', () => {
+    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+    const seen = [];
+    for (const name of names) bus.emit(name, 0); // nothing subscribed: nothing called, no throw
+    for (const name of names) bus.on(name, (p, meta) => seen.push(meta.name));
+    for (const name of names) bus.emit(name, 1);
+    assert.deepEqual(seen, names);
+    assert.equal(bus.listenerCount('constructor'), 1);
+  });
+
   it('sees new subscriptions after an emit has cached its answer', () => {
     const { calls, make } = recorder();
     bus.on('x', make('a'));
@@ -283,6 +293,30 @@ describe('during an emit (EventTarget rules)', () => {
     });
     bus.emit('x:y');
     assert.deepEqual(seen, ['a']);
+  });
+
+  it('an exact listener added during the emit is not called for it when patterns reach the name too', () => {
+    const seen = [];
+    bus.on('x:*', () => seen.push('p'));
+    bus.on('x:y', () => {
+      seen.push('a');
+      if (seen.length < 3) bus.on('x:y', () => seen.push('late'));
+    });
+    bus.emit('x:y');
+    assert.deepEqual(seen, ['p', 'a']);
+    bus.emit('x:y');
+    assert.deepEqual(seen, ['p', 'a', 'p', 'a', 'late']);
+  });
+
+  it('a once listener consumed by a nested emit is not called again by the outer one', () => {
+    const seen = [];
+    bus.on('x', () => {
+      seen.push('a');
+      if (seen.length === 1) bus.emit('x');
+    });
+    bus.once('x', () => seen.push('once'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'a', 'once']);
   });
 
   it('clear() during an emit stops the listeners still to come', () => {

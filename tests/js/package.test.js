@@ -1,7 +1,7 @@
 // The published artifact: `npm pack`, installed into an empty project, works there.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,30 @@ describe('the npm package', () => {
       'js/util.js',
       'package.json',
     ]);
+  });
+
+  it('is never packed without its WebAssembly: npm pack without dist/ fails and says what to run', async () => {
+    // A checkout that was never built, with the build step off (as on a machine without
+    // Emscripten); the consumer test packs a clean checkout with the build step on.
+    const clone = join(dir, 'unbuilt');
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'js', 'scripts']) {
+      await cp(join(root, f), join(clone, f), { recursive: true });
+    }
+    await symlink(join(root, 'node_modules'), join(clone, 'node_modules'));
+    const out = join(dir, 'unbuilt-out');
+    await run('mkdir', ['-p', out]);
+    await assert.rejects(
+      run('npm', ['pack', '--json', '--pack-destination', out], {
+        cwd: clone,
+        env: { ...process.env, SSEBUS_PREPACK_BUILD: '0' },
+      }),
+      (error) => {
+        assert.match(error.stderr, /dist\/ssebus_core\.js dist\/ssebus_core\.wasm missing/);
+        assert.match(error.stderr, /Build it first, then pack again: scripts\/build/);
+        return true;
+      },
+    );
+    assert.deepEqual(await readdir(out), [], 'no tarball was written');
   });
 
   it('installs into an empty project and works there', async () => {

@@ -1,8 +1,9 @@
 // The raw module the JS package wraps. Names here are the package's private surface
 // (prefixed with '_' on the JS side); users see createEventBus() and its methods.
 //
-// Only integers cross this boundary on the hot paths: a string crosses once, when a key is
-// interned. Batched subscription changes and route answers travel through buffers in the
+// The bus's core is a pattern index: JS keeps exact-name subscriptions and `once` itself,
+// and only pattern subscriptions come here. Only integers cross this boundary after a key
+// is interned: batched pattern changes and route answers travel through buffers in the
 // WebAssembly heap that JS reads and writes with HEAPU32.
 #include <emscripten/bind.h>
 
@@ -36,7 +37,8 @@ public:
         return static_cast<int>(bus_.apply({ops_.data(), static_cast<std::size_t>(words)}));
     }
 
-    // Address of [count, id...] for the interned name; valid until the next change.
+    // Address of [count, id...]: the pattern subscriptions the interned name matches, in
+    // order; valid until the next call.
     std::uintptr_t route(int key) {
         const auto& ids = bus_.route(static_cast<ssebus::KeyId>(key));
         answer_.resize(ids.size() + 1);
@@ -46,8 +48,6 @@ public:
     }
 
     void clear() { bus_.clear(); }
-    int subscriptionCount() const { return static_cast<int>(bus_.subscription_count()); }
-    int keyCount() const { return static_cast<int>(bus_.key_count()); }
 
 private:
     ssebus::Bus bus_;
@@ -70,8 +70,6 @@ EMSCRIPTEN_BINDINGS(ssebus_core) {
         .function("opsBuffer", &CoreBus::opsBuffer)
         .function("apply", &CoreBus::apply)
         .function("route", &CoreBus::route)
-        .function("clear", &CoreBus::clear)
-        .function("subscriptionCount", &CoreBus::subscriptionCount)
-        .function("keyCount", &CoreBus::keyCount);
+        .function("clear", &CoreBus::clear);
     emscripten::function("heapUsed", &heapUsed);
 }

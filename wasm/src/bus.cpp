@@ -4,11 +4,58 @@
 
 namespace ssebus {
 
+namespace {
+
+// FNV-1a: a few instructions a byte, and enough for names that callers already dedupe.
+std::size_t hash(std::string_view s) noexcept {
+    std::uint32_t h = 2166136261u;
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    return h;
+}
+
+}  // namespace
+
+std::size_t Bus::find_slot(std::string_view name) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
+        const KeyId at = slots_[i];
+        if (at == 0 || keys_[at - 1].name == name) return i;
+    }
+}
+
+void Bus::index(KeyId key) {
+    if (2 * key_count() > slots_.size()) {
+        // Grow (or start) at half full, and re-place every live key.
+        slots_.assign(std::max<std::size_t>(16, 2 * slots_.size()), 0);
+        for (KeyId k = 0; k < keys_.size(); ++k)
+            if (keys_[k].live && k != key) slots_[find_slot(keys_[k].name)] = k + 1;
+    }
+    slots_[find_slot(keys_[key].name)] = key + 1;
+}
+
+void Bus::unindex(KeyId key) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = find_slot(keys_[key].name);
+    slots_[hole] = 0;
+    // Backward-shift deletion: move up every later entry of the run that may no longer be
+    // reachable across the hole.
+    for (std::size_t i = (hole + 1) & mask; slots_[i] != 0; i = (i + 1) & mask) {
+        const std::size_t home = hash(keys_[slots_[i] - 1].name) & mask;
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            slots_[hole] = slots_[i];
+            slots_[i] = 0;
+            hole = i;
+        }
+    }
+}
+
 std::optional<InternedKey> Bus::intern(std::string_view key, std::string* error) {
-    if (auto it = by_name_.find(key); it != by_name_.end()) {
-        Key& k = keys_[it->second];
-        ++k.refs;
-        return InternedKey{it->second, k.pattern.has_value()};
+    if (!slots_.empty()) {
+        if (const KeyId at = slots_[find_slot(key)]; at != 0) {
+            Key& k = keys_[at - 1];
+            ++k.refs;
+            return InternedKey{at - 1, k.pattern.has_value()};
+        }
     }
     if (key.empty()) {
         if (error) *error = "an event name cannot be empty";
@@ -33,8 +80,7 @@ std::optional<InternedKey> Bus::intern(std::string_view key, std::string* error)
     k.pattern = std::move(pattern);
     k.refs = 1;
     k.live = true;
-    k.route_valid = false;
-    by_name_.emplace(k.name, id);
+    index(id);
     return InternedKey{id, k.pattern.has_value()};
 }
 
@@ -47,35 +93,36 @@ void Bus::release(KeyId key) {
 void Bus::maybe_drop(KeyId key) {
     Key& k = keys_[key];
     if (k.refs > 0 || !k.subs.empty()) return;
-    by_name_.erase(k.name);
+    unindex(key);
     // Give the memory back, so that a million distinct names leave nothing behind.
     k = Key{};
     free_keys_.push_back(key);
 }
 
-bool Bus::subscribe(SubscriptionId id, KeyId key, bool once) {
-    if (id <= last_id_ || key >= keys_.size() || !keys_[key].live) return false;
+Bus::Key* Bus::pattern_key(KeyId key) {
+    if (key >= keys_.size() || !keys_[key].live || !keys_[key].pattern) return nullptr;
+    return &keys_[key];
+}
+
+bool Bus::subscribe(SubscriptionId id, KeyId pattern) {
+    Key* k = pattern_key(pattern);
+    if (k == nullptr || id <= last_id_) return false;
     last_id_ = id;
-    Key& k = keys_[key];
-    if (k.pattern && k.subs.empty()) pattern_keys_.push_back(key);
-    k.subs.push_back(id);
-    subs_.emplace(id, Subscription{key, once});
-    invalidate_for(key);
+    if (k->subs.empty()) pattern_keys_.push_back(pattern);
+    k->subs.push_back(id);
     return true;
 }
 
-bool Bus::unsubscribe(SubscriptionId id) {
-    const auto it = subs_.find(id);
-    if (it == subs_.end()) return false;
-    const KeyId key = it->second.key;
-    subs_.erase(it);
-
-    Key& k = keys_[key];
-    k.subs.erase(std::find(k.subs.begin(), k.subs.end(), id));
-    invalidate_for(key);
-    if (k.pattern && k.subs.empty())
-        pattern_keys_.erase(std::find(pattern_keys_.begin(), pattern_keys_.end(), key));
-    maybe_drop(key);
+bool Bus::unsubscribe(SubscriptionId id, KeyId pattern) {
+    Key* k = pattern_key(pattern);
+    if (k == nullptr) return false;
+    const auto it = std::find(k->subs.begin(), k->subs.end(), id);
+    if (it == k->subs.end()) return false;
+    k->subs.erase(it);
+    if (k->subs.empty()) {
+        pattern_keys_.erase(std::find(pattern_keys_.begin(), pattern_keys_.end(), pattern));
+        maybe_drop(pattern);
+    }
     return true;
 }
 
@@ -84,81 +131,74 @@ std::size_t Bus::apply(std::span<const std::uint32_t> words) {
     for (std::size_t i = 0; i + 3 <= words.size(); i += 3) {
         const auto op = static_cast<Op>(words[i]);
         const SubscriptionId id = words[i + 1];
-        bool ok = false;
-        switch (op) {
-            case Op::subscribe: ok = subscribe(id, words[i + 2], false); break;
-            case Op::subscribe_once: ok = subscribe(id, words[i + 2], true); break;
-            case Op::unsubscribe: ok = unsubscribe(id); break;
-        }
+        const KeyId key = words[i + 2];
+        const bool ok = op == Op::subscribe     ? subscribe(id, key)
+                        : op == Op::unsubscribe ? unsubscribe(id, key)
+                                                : false;
         applied += ok ? 1 : 0;
     }
     return applied;
 }
 
-void Bus::invalidate_for(KeyId changed) {
-    const Key& c = keys_[changed];
-    if (!c.pattern) {
-        keys_[changed].route_valid = false;
-        return;
-    }
-    // A pattern change reaches every interned name it matches, and only those.
-    for (Key& k : keys_) {
-        if (k.live && k.route_valid && !k.pattern && c.pattern->matches(k.name))
-            k.route_valid = false;
-    }
-}
-
-void Bus::compute_route(const Segments& name, const std::vector<SubscriptionId>* exact,
-                        std::vector<SubscriptionId>& out) const {
+void Bus::compute_route(const Segments& name, std::vector<SubscriptionId>& out,
+                        std::vector<SubscriptionId>& scratch) const {
     out.clear();
-    if (exact) out.assign(exact->begin(), exact->end());
-    bool merged = false;
     for (KeyId pk : pattern_keys_) {
         const Key& p = keys_[pk];
         if (!p.pattern->matches(name)) continue;
-        out.insert(out.end(), p.subs.begin(), p.subs.end());
-        merged = true;
+        // Each pattern's ids are in order already: merge them into the answer.
+        if (out.empty() || out.back() < p.subs.front()) {
+            out.insert(out.end(), p.subs.begin(), p.subs.end());
+            continue;
+        }
+        scratch.clear();
+        auto a = out.begin();
+        auto b = p.subs.begin();
+        while (a != out.end() && b != p.subs.end()) scratch.push_back(*a < *b ? *a++ : *b++);
+        scratch.insert(scratch.end(), a, out.end());
+        scratch.insert(scratch.end(), b, p.subs.end());
+        out.swap(scratch);
     }
-    if (merged) std::sort(out.begin(), out.end());
 }
 
 const std::vector<SubscriptionId>& Bus::route(KeyId name) {
-    if (name >= keys_.size() || !keys_[name].live || keys_[name].pattern) return empty_;
-    Key& k = keys_[name];
-    if (!k.route_valid) {
-        compute_route(split_segments(k.name), &k.subs, k.route);
-        k.route_valid = true;
+    if (name >= keys_.size() || !keys_[name].live || keys_[name].pattern) {
+        answer_.clear();
+        return answer_;
     }
-    return k.route;
+    compute_route(split_segments(keys_[name].name), answer_, scratch_);
+    return answer_;
 }
 
-SubscriptionId Bus::subscribe(std::string_view key, bool once) {
-    const auto interned = intern(key);
+SubscriptionId Bus::subscribe(std::string_view pattern) {
+    const auto interned = intern(pattern);
     if (!interned) return 0;
     const SubscriptionId id = last_id_ + 1;
-    subscribe(id, interned->id, once);
+    const bool ok = subscribe(id, interned->id);
     release(interned->id);  // the subscription keeps the key alive now
-    return id;
+    return ok ? id : 0;
 }
 
-std::vector<SubscriptionId> Bus::route(std::string_view name) {
-    if (const auto it = by_name_.find(name); it != by_name_.end()) return route(it->second);
+std::vector<SubscriptionId> Bus::route(std::string_view name) const {
     std::vector<SubscriptionId> out;
-    if (!name.empty() && !has_wildcard(name)) compute_route(split_segments(name), nullptr, out);
+    std::vector<SubscriptionId> scratch;
+    if (!name.empty() && !has_wildcard(name)) compute_route(split_segments(name), out, scratch);
     return out;
 }
 
-bool Bus::is_once(SubscriptionId id) const {
-    const auto it = subs_.find(id);
-    return it != subs_.end() && it->second.once;
+std::size_t Bus::subscription_count() const noexcept {
+    std::size_t n = 0;
+    for (KeyId pk : pattern_keys_) n += keys_[pk].subs.size();
+    return n;
 }
 
 void Bus::clear() {
     keys_.clear();
     free_keys_.clear();
-    by_name_.clear();
+    slots_.clear();
     pattern_keys_.clear();
-    subs_.clear();
+    answer_ = {};
+    scratch_ = {};
     // last_id_ stays: ids keep increasing across clear() so that order stays meaningful.
 }
 
