@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     int exit_code = 0;
     auto config = parse_config(argc, argv, exit_code);
     if (!config) return exit_code;
+    if (config->quiet) log::set_level(log::Level::warn);
     const bool print_key = !key_given && config->publisher_key.empty();
 
     Server server(std::move(*config));
@@ -27,9 +28,8 @@ int main(int argc, char** argv) {
     }
     const auto& c = server.config();
     // Always printed, --quiet or not: with --port 0 it is how a caller learns the port.
-    std::clog << "ssebus-server: listening on http://" << c.address << ":" << server.port()
-              << (c.static_dir.empty() ? " (built-in page)" : " serving " + c.static_dir)
-              << (c.demo ? ", demo on" : "") << std::endl;
+    log::always("listening on http://" + c.address + ":" + std::to_string(server.port()) +
+                (c.static_dir.empty() ? " (built-in page)" : " serving " + c.static_dir) + (c.demo ? ", demo on" : ""));
     if (print_key) log_info("publisher key for this run: " + c.publisher_key);
 
     net::io_context signals_ioc;

@@ -31,9 +31,7 @@ Server::Server(Config config)
       uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),
       app_{.config = with_secrets(std::move(config)), .hub = hub_, .videos = videos_, .generators = generators_,
            .pipeline = pipeline_, .uploads = uploads_},
-      router_(app_) {
-    set_quiet(app_.config.quiet);
-}
+      router_(app_) {}
 
 Server::~Server() {
     stop();
