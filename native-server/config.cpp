@@ -23,6 +23,9 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     c.data_dir = ".ssebus";
     CLI::App app{"ssebus-server: Server-Sent Events hub for ssebus front ends"};
     app.get_formatter()->column_width(40);
+    // A flag given twice takes its last value, as in most tools: a wrapper's default can
+    // come first and the user's own value after it.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
     std::int64_t heartbeat_ms = c.heartbeat.count();
     std::int64_t header_timeout_ms = c.header_timeout.count();

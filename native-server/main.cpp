@@ -27,8 +27,13 @@ int main(int argc, char** argv) {
     log::set_level(config->log_level);
     log::set_format(config->log_format);
 
-    // Every failure to start is one line and an exit code, never an uncaught exception:
-    // 2 for a setting that cannot work, 1 for the system refusing (a port in use).
+    // Signals are caught from before the start, so a stop right after the listening line
+    // is a clean one.
+    net::io_context signals_ioc;
+    net::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+
+    // Every failure to start is one line and exit code 2, never an uncaught exception: a
+    // setting that cannot work, or an address the system will not give (a port in use).
     std::optional<Server> server;
     try {
         server.emplace(std::move(*config));
@@ -38,15 +43,12 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const std::system_error& e) {
         std::cerr << "ssebus-server: " << e.what() << std::endl;
-        return 1;
+        return 2;
     } catch (const std::exception& e) {
         std::cerr << "ssebus-server: cannot start: " << e.what() << std::endl;
         return 1;
     }
     const auto& c = server->config();
-    // Always printed, whatever the level: with --port 0 it is how a caller learns the port.
-    log::always("listening on " + joined(server->urls(), " and ") +
-                (c.static_dir.empty() ? " (built-in page)" : " serving " + c.static_dir) + (c.demo ? ", demo on" : ""));
     // Which secrets were made up or read back, never their values.
     const std::string data_dir = c.data_dir.empty() ? "" : std::filesystem::absolute(c.data_dir).string();
     SSEBUS_LOG(info, "started", {"address", c.address}, {"port", server->port()}, {"store", "memory"},
@@ -63,8 +65,10 @@ int main(int argc, char** argv) {
     if (c.demo && c.demo_public_key)
         SSEBUS_LOG(warn, "--demo-public-key: anyone who reaches this server gets the publisher key and can publish");
 
-    net::io_context signals_ioc;
-    net::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+    // Always printed, whatever the level, and last: with --port 0 it is how a caller learns
+    // the port, and that the server is ready.
+    log::always("listening on " + joined(server->urls(), " and ") +
+                (c.static_dir.empty() ? " (built-in page)" : " serving " + c.static_dir) + (c.demo ? ", demo on" : ""));
     signals.async_wait([&](error_code, int signal) {
         SSEBUS_LOG(info, "stopping", {"reason", signal == SIGINT ? "SIGINT" : "SIGTERM"});
         server->stop();
