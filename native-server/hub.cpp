@@ -186,7 +186,7 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
                                std::optional<std::uint64_t> last_event_id) {
     std::vector<Frame> first;
     std::size_t replayed = 0;
-    bool gap = false;
+    bool gap_reported = false;
     const auto& client = subscription->client;
     {
         std::lock_guard lock(mutex_);
@@ -207,7 +207,7 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
                 first.push_back(std::make_shared<const std::string>(
                     sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
                 ++gaps_;
-                gap = true;
+                gap_reported = true;
             }
             auto it = std::upper_bound(history_.begin(), history_.end(), *last_event_id,
                                        [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
@@ -229,7 +229,7 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
     }
     if (last_event_id)
         SSEBUS_LOG(debug, "replay", {"client", client.client_id}, {"route", client.route}, {"from", *last_event_id},
-                   {"count", replayed}, {"gap", gap});
+                   {"count", replayed}, {"gap", gap_reported});
     return first;
 }
 
