@@ -41,7 +41,9 @@ struct Config {
     bool demo_public_key = false;
     std::chrono::milliseconds demo_step{400}; // pace of the demo pipeline and uploads
     std::optional<std::uint64_t> first_id;    // for tests; default: the clock in microseconds
-    bool quiet = false;                       // the same as log_level = warn
+    // The log is the process's: main() applies these (log::set_level, log::set_format);
+    // a Server does not. parse_config() turns quiet into log_level = warn.
+    bool quiet = false;
     log::Level log_level = log::Level::info;
     log::Format log_format = log::Format::text;
 };
