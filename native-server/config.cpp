@@ -90,14 +90,14 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         ->envname("SSEBUS_DEMO_PUBLIC_KEY");
     app.add_option("--demo-step-ms", demo_step_ms, "Pace of the simulated pipeline and uploads")
         ->envname("SSEBUS_DEMO_STEP_MS")->capture_default_str()->check(CLI::Range(1, 60'000));
-    auto* level_opt = app.add_option("--log-level", log_level,
-                                     "error|warn|info|debug (default info; DEBUG=ssebus:* or DEBUG=sse:* also "
-                                     "means debug)")
-                          ->envname("SSEBUS_LOG_LEVEL")->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+    app.add_option("--log-level", log_level,
+                   "error|warn|info|debug (default info; DEBUG=ssebus:* or DEBUG=sse:* also means debug; "
+                   "given, it wins over --quiet)")
+        ->envname("SSEBUS_LOG_LEVEL")->check(CLI::IsMember({"error", "warn", "info", "debug"}));
     app.add_option("--log-format", log_format, "text (for a terminal) or json (one object per line)")
         ->envname("SSEBUS_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
     app.add_flag("--quiet", c.quiet, "The same as --log-level warn (the listening line is always printed)")
-        ->envname("SSEBUS_QUIET")->excludes(level_opt);
+        ->envname("SSEBUS_QUIET");
 
     try {
         app.parse(argc, argv);

@@ -104,6 +104,7 @@ std::optional<std::string> StreamGenerators::control(const std::string& stream, 
         return std::nullopt;
     }
     auto& g = it->second;
+    const auto before = g->status;
     if (action == "start") {
         if (g->status != GeneratorStatus::running) {
             if (g->status == GeneratorStatus::stopped) g->sent = 0;
@@ -127,7 +128,8 @@ std::optional<std::string> StreamGenerators::control(const std::string& stream, 
         error = "unknown action '" + std::string(action) + "'; use start, stop, pause or resume";
         return std::nullopt;
     }
-    SSEBUS_LOG(debug, "generator", {"id", stream}, {"action", action}, {"status", to_string(g->status)});
+    if (g->status != before)
+        SSEBUS_LOG(debug, "generator", {"id", stream}, {"action", action}, {"status", to_string(g->status)});
     return std::string(to_string(g->status));
 }
 
