@@ -137,7 +137,7 @@ bool is_shutdown_noise(const error_code& ec) noexcept {
 
 void fail(error_code ec, std::string_view what) {
     if (is_shutdown_noise(ec)) return;
-    SSEBUS_LOG(warn, what, {"reason", ec.message()});
+    SSEBUS_LOG(warn, std::string(what) + " failed", {"reason", ec.message()});
 }
 
 }  // namespace ssebus::server

@@ -113,8 +113,6 @@ test('--address localhost resolves the name and serves', async () => {
 });
 
 test('an IPv6 address is printed as a URL: http://[::1]:port', async (t) => {
-  const probe = spawnSync(serverBinary, ['--address', '::1', '--port', '0', '--help']);
-  if (probe.status !== 0) return t.skip('no ssebus-server');
   let server;
   try {
     server = await startServer(['--address', '::1']);
