@@ -45,7 +45,9 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     app.add_option("--data-dir", c.data_dir,
                    "What must survive a restart: the secrets made up when not given (JWT secret, publisher key, "
                    "the demo's Mux secret) in secrets.json. Created with mode 0700")
-        ->envname("SSEBUS_DATA_DIR")->capture_default_str();
+        ->envname("SSEBUS_DATA_DIR")->capture_default_str()
+        ->check(CLI::Validator([](std::string& dir) { return dir.empty() ? std::string("must not be empty") : ""; },
+                               ""));
     app.add_option("--history-size", c.history_size, "Events kept for replay")
         ->envname("SSEBUS_HISTORY_SIZE")->capture_default_str()->check(CLI::Range(1, 10'000'000));
     app.add_option("--heartbeat-ms", heartbeat_ms, "Comment heartbeat interval")

@@ -75,6 +75,8 @@ test('bad values from the environment are refused the same way', () => {
   assertRefused(run([], { SSEBUS_PORT: 'eighty' }), '--port');
   assertRefused(run([], { SSEBUS_ADDRESS: 'no-such-host.invalid' }), '--address');
   assertRefused(run([], { SSEBUS_LOG_LEVEL: 'loud' }), '--log-level');
+  assertRefused(run([], { SSEBUS_DEMO: 'maybe' }), '--demo');
+  assertRefused(run(['--data-dir', '']), '--data-dir');
 });
 
 test('an address that cannot be listened on is one line and exit 2', () => {
