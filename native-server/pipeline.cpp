@@ -75,6 +75,7 @@ bool Pipeline::step(Job& job) {
         if (!before || !before->contains("duration") || (*before)["duration"].is_null())
             fields["duration"] = simulated_duration();
         const auto record = videos_.upsert(job.video_id, fields);
+        jobs_.finish(job.video_id);  // a client that hears "ready" may process the video again
         publish(job, "video_status_update", "ready", "Video is ready", 100);
         hub_.notify_all("video:status:ready", record);
         hub_.notify_all("video:updated", record);
@@ -83,6 +84,7 @@ bool Pipeline::step(Job& job) {
     const Stage& stage = stages[static_cast<std::size_t>(job.stage)];
     if (job.fail_stage == stage.name && job.progress >= 50) {
         const auto record = videos_.upsert(job.video_id, {{"status", "errored"}});
+        jobs_.finish(job.video_id);
         publish(job, "video_error", "error", std::string("Failed while ") + stage.name, job.progress);
         hub_.notify_all("video:status:updated", record);
         hub_.notify_all("video:updated", record);

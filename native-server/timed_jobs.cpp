@@ -34,6 +34,11 @@ void TimedJobs::stop_all() {
     }
 }
 
+void TimedJobs::finish(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    jobs_.erase(id);
+}
+
 bool TimedJobs::running_job(const std::string& id) const {
     std::lock_guard lock(mutex_);
     return jobs_.count(id) != 0;
@@ -43,7 +48,8 @@ void TimedJobs::run(const std::shared_ptr<Job>& job) {
     if (job->cancelled) return;
     if (!job->step()) {
         std::lock_guard lock(mutex_);
-        jobs_.erase(job->id);
+        // (Unless the step finished it and a new job of the same id has started since.)
+        if (const auto it = jobs_.find(job->id); it != jobs_.end() && it->second == job) jobs_.erase(it);
         return;
     }
     job->timer.expires_after(every_);

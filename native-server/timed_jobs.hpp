@@ -25,6 +25,9 @@ public:
     // Runs `step` now (posted to the strand), then every interval while it returns true.
     // False, and nothing runs, when a job with this id is still running.
     bool start(const std::string& id, Step step);
+    // Called by a job's step before it publishes that it is done: from then on a job with
+    // the same id may start (the step still returns false).
+    void finish(const std::string& id);
     // Cancels every job: none runs another step. Idempotent, from any thread.
     void stop_all();
     bool running_job(const std::string& id) const;
