@@ -1,26 +1,53 @@
 #include "config.hpp"
 
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 namespace ssebus::server {
 
+bool debug_env_enables(std::string_view debug) noexcept {
+    std::size_t i = 0;
+    while (i < debug.size()) {
+        const auto end = debug.find_first_of(", ", i);
+        const auto item = debug.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i);
+        i = end == std::string_view::npos ? debug.size() : end + 1;
+        if (item == "*" || item.rfind("ssebus:", 0) == 0 || item.rfind("sse:", 0) == 0) return true;
+    }
+    return false;
+}
+
 std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_code) {
     Config c;
+    c.data_dir = ".ssebus";
     CLI::App app{"ssebus-server: Server-Sent Events hub for ssebus front ends"};
     app.get_formatter()->column_width(40);
+    // A flag given twice takes its last value, as in most tools: a wrapper's default can
+    // come first and the user's own value after it.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
     std::int64_t heartbeat_ms = c.heartbeat.count();
     std::int64_t header_timeout_ms = c.header_timeout.count();
     std::int64_t demo_step_ms = c.demo_step.count();
     std::int64_t max_age_ms = 0;
     std::string cors;
+    std::string log_level;
+    std::string log_format = "text";
 
-    app.add_option("--address", c.address, "Address to listen on")->envname("SSEBUS_ADDRESS")->capture_default_str();
+    app.add_option("--address", c.address,
+                   "Address or host name to listen on; a name is resolved and every address it gives is used "
+                   "(localhost: 127.0.0.1 and ::1)")
+        ->envname("SSEBUS_ADDRESS")->capture_default_str();
     app.add_option("--port", c.port, "Port to listen on (0: any free port)")->envname("SSEBUS_PORT")->capture_default_str();
     app.add_option("--static-dir", c.static_dir, "Directory of the web demo to serve at / (default: a built-in page)")
-        ->envname("SSEBUS_STATIC_DIR");
+        ->envname("SSEBUS_STATIC_DIR")->check(CLI::ExistingDirectory);
+    app.add_option("--data-dir", c.data_dir,
+                   "What must survive a restart: the secrets made up when not given (JWT secret, publisher key, "
+                   "the demo's Mux secret) in secrets.json. Created with mode 0700")
+        ->envname("SSEBUS_DATA_DIR")->capture_default_str()
+        ->check(CLI::Validator([](std::string& dir) { return dir.empty() ? std::string("must not be empty") : ""; },
+                               ""));
     app.add_option("--history-size", c.history_size, "Events kept for replay")
         ->envname("SSEBUS_HISTORY_SIZE")->capture_default_str()->check(CLI::Range(1, 10'000'000));
     app.add_option("--heartbeat-ms", heartbeat_ms, "Comment heartbeat interval")
@@ -28,7 +55,7 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     app.add_option("--stream-max-age-ms", max_age_ms, "Close each stream after this long (0: never); clients resume")
         ->envname("SSEBUS_STREAM_MAX_AGE_MS")->capture_default_str()->check(CLI::Range(0, 86'400'000));
     app.add_option("--retry-ms", c.retry_ms, "Reconnect delay sent to clients as retry:")
-        ->envname("SSEBUS_RETRY_MS")->capture_default_str();
+        ->envname("SSEBUS_RETRY_MS")->capture_default_str()->check(CLI::Range(0, 86'400'000));
     app.add_option("--queue-max-bytes", c.queue_max_bytes, "Per-stream queue limit in bytes; past it the client is disconnected")
         ->envname("SSEBUS_QUEUE_MAX_BYTES")->capture_default_str()->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34));
     app.add_option("--queue-max-events", c.queue_max_events, "Per-stream queue limit in events")
@@ -38,25 +65,41 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
                    "that stopped reading)")
         ->envname("SSEBUS_STREAM_SEND_BUFFER")->capture_default_str()->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30));
     app.add_option("--body-limit", c.body_limit, "Largest request body in bytes (larger: 413)")
-        ->envname("SSEBUS_BODY_LIMIT")->capture_default_str();
+        ->envname("SSEBUS_BODY_LIMIT")->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     app.add_option("--header-timeout-ms", header_timeout_ms, "Time a client has to send a whole request")
         ->envname("SSEBUS_HEADER_TIMEOUT_MS")->capture_default_str()->check(CLI::Range(100, 600'000));
-    app.add_option("--jwt-secret", c.jwt_secret, "HS256 secret of client tokens (default: random per run)")
+    app.add_option("--jwt-secret", c.jwt_secret, "HS256 secret of client tokens (default: made up once, kept in the data dir)")
         ->envname("SSEBUS_JWT_SECRET");
-    app.add_option("--publisher-key", c.publisher_key, "Key that publishing requires (default: random, printed)")
+    app.add_option("--publisher-key", c.publisher_key,
+                   "Key that publishing requires (default: made up once, kept in the data dir's secrets.json)")
         ->envname("SSEBUS_PUBLISHER_KEY");
     app.add_option("--mux-secret", c.mux_secret, "Mux webhook signing secret (unset: webhooks are refused)")
         ->envname("SSEBUS_MUX_SECRET");
     app.add_option("--cors-origins", cors, "Comma-separated origins allowed by CORS ('*': any, without credentials)")
         ->envname("SSEBUS_CORS_ORIGINS");
     app.add_option("--max-streams-per-user", c.max_streams_per_user, "Open streams one user may hold (more: 429)")
-        ->envname("SSEBUS_MAX_STREAMS_PER_USER")->capture_default_str();
+        ->envname("SSEBUS_MAX_STREAMS_PER_USER")->capture_default_str()->check(CLI::Range(1, 1'000'000));
     app.add_option("--threads", c.threads, "I/O threads")->envname("SSEBUS_THREADS")->capture_default_str()
         ->check(CLI::Range(1, 256));
-    app.add_flag("--demo", c.demo, "Run the demo stream generators, and allow demo logins")->envname("SSEBUS_DEMO");
+    app.add_flag("--demo", c.demo,
+                 "Run the demo stream generators, and allow demo logins. The demo page gets the publisher key "
+                 "from GET /api/demo/config, so whoever reaches the server can publish: on an address that is "
+                 "not loopback, --demo also needs --demo-public-key")
+        ->envname("SSEBUS_DEMO");
+    app.add_flag("--demo-public-key", c.demo_public_key,
+                 "Allow --demo on an address that is not loopback, where anyone on the network gets the "
+                 "publisher key")
+        ->envname("SSEBUS_DEMO_PUBLIC_KEY");
     app.add_option("--demo-step-ms", demo_step_ms, "Pace of the simulated pipeline and uploads")
         ->envname("SSEBUS_DEMO_STEP_MS")->capture_default_str()->check(CLI::Range(1, 60'000));
-    app.add_flag("--quiet", c.quiet, "Log nothing but the listening line and errors")->envname("SSEBUS_QUIET");
+    app.add_option("--log-level", log_level,
+                   "error|warn|info|debug (default info; DEBUG=ssebus:* or DEBUG=sse:* also means debug; "
+                   "given, it wins over --quiet)")
+        ->envname("SSEBUS_LOG_LEVEL")->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+    app.add_option("--log-format", log_format, "text (for a terminal) or json (one object per line)")
+        ->envname("SSEBUS_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+    app.add_flag("--quiet", c.quiet, "The same as --log-level warn (the listening line is always printed)")
+        ->envname("SSEBUS_QUIET");
 
     try {
         app.parse(argc, argv);
@@ -64,6 +107,13 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         exit_code = app.exit(e);
         return std::nullopt;
     }
+    if (!log_level.empty())
+        c.log_level = *log::parse_level(log_level);
+    else if (c.quiet)
+        c.log_level = log::Level::warn;
+    else if (const char* debug = std::getenv("DEBUG"); debug && debug_env_enables(debug))
+        c.log_level = log::Level::debug;
+    c.log_format = *log::parse_format(log_format);
     c.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     c.header_timeout = std::chrono::milliseconds(header_timeout_ms);
     c.demo_step = std::chrono::milliseconds(demo_step_ms);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "log.hpp"
 #include "ssebus/sse_writer.hpp"
 
 namespace ssebus::server {
@@ -36,6 +37,17 @@ bool reaches(const Target& target, const ClientInfo& client) {
     return false;
 }
 
+std::string_view to_string(CloseReason reason) noexcept {
+    switch (reason) {
+        case CloseReason::client_gone: return "client_gone";
+        case CloseReason::slow_client: return "slow_client";
+        case CloseReason::rotated: return "rotated";
+        case CloseReason::shutdown: return "shutdown";
+        case CloseReason::write_failed: return "write_failed";
+    }
+    return "unknown";
+}
+
 nlohmann::json HubStats::to_json() const {
     return {
         {"active_clients", active_clients},
@@ -47,6 +59,7 @@ nlohmann::json HubStats::to_json() const {
         {"events_replayed", events_replayed},
         {"gaps_reported", gaps_reported},
         {"slow_clients_disconnected", slow_clients_disconnected},
+        {"closed_by_reason", closed_by_reason},
         {"streams_refused", streams_refused},
         {"connections_total", connections_total},
         {"history_size", history_size},
@@ -172,6 +185,9 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
                                std::shared_ptr<const Subscription> subscription,
                                std::optional<std::uint64_t> last_event_id) {
     std::vector<Frame> first;
+    std::size_t replayed = 0;
+    bool gap_reported = false;
+    const auto& client = subscription->client;
     {
         std::lock_guard lock(mutex_);
         const Framing framing = subscription->framing;
@@ -191,14 +207,16 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
                 first.push_back(std::make_shared<const std::string>(
                     sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
                 ++gaps_;
+                gap_reported = true;
             }
             auto it = std::upper_bound(history_.begin(), history_.end(), *last_event_id,
                                        [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
             for (; it != history_.end(); ++it) {
                 if (!subscription->selects((*it)->event())) continue;
                 first.push_back((*it)->frame(framing));
-                ++replayed_;
+                ++replayed;
             }
+            replayed_ += replayed;
         } else if (subscription->latest_per_type) {
             std::vector<EventPtr> latest;
             for (auto& [_, e] : latest_by_type_)
@@ -207,8 +225,11 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
             for (auto& e : latest) first.push_back(e->frame(framing));
         }
         ++connections_;
-        subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+        subscribers_[subscriber.get()] = Entry{subscriber, subscription};
     }
+    if (last_event_id)
+        SSEBUS_LOG(debug, "replay", {"client", client.client_id}, {"route", client.route}, {"from", *last_event_id},
+                   {"count", replayed}, {"gap", gap_reported});
     return first;
 }
 
@@ -254,6 +275,8 @@ HubStats Hub::stats() const {
     s.events_replayed = replayed_;
     s.gaps_reported = gaps_;
     s.slow_clients_disconnected = slow_clients_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < close_reason_count; ++i)
+        s.closed_by_reason[std::string(to_string(static_cast<CloseReason>(i)))] = closed_[i].load(std::memory_order_relaxed);
     s.streams_refused = refused_;
     s.connections_total = connections_;
     s.history_size = history_.size();

@@ -2,6 +2,7 @@
 // it: which events a subscriber selects (Filter + identity) and how it frames them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -58,6 +60,12 @@ public:
     virtual void close(const Frame& final_comment) = 0;
 };
 
+// Why a stream ended, for the log and HubStats::closed_by_reason.
+enum class CloseReason { client_gone, slow_client, rotated, shutdown, write_failed };
+inline constexpr std::size_t close_reason_count = 5;
+// "client_gone", "slow_client", "rotated", "shutdown", "write_failed".
+std::string_view to_string(CloseReason reason) noexcept;
+
 struct HubOptions {
     std::size_t history_size = 10'000;
     // The first id; by default the clock in microseconds, so that ids keep increasing
@@ -76,6 +84,8 @@ struct HubStats {
     std::uint64_t events_replayed = 0;
     std::uint64_t gaps_reported = 0;
     std::uint64_t slow_clients_disconnected = 0;
+    // Streams ended, by to_string(CloseReason); every reason is present, zeros included.
+    std::map<std::string, std::uint64_t> closed_by_reason;
     std::uint64_t streams_refused = 0;  // over the per-user limit
     std::uint64_t connections_total = 0;
     std::size_t history_size = 0;
@@ -155,6 +165,9 @@ public:
     void close_all(const std::string& final_comment);
 
     void count_slow_client() noexcept { slow_clients_.fetch_add(1, std::memory_order_relaxed); }
+    void count_closed(CloseReason reason) noexcept {
+        closed_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    }
     HubStats stats() const;
     std::size_t subscriber_count() const;
     std::size_t count_clients(const std::function<bool(const Subscription&)>& pred) const;
@@ -194,6 +207,7 @@ private:
     std::uint64_t connections_ = 0;
     std::atomic<std::uint64_t> delivered_{0};
     std::atomic<std::uint64_t> slow_clients_{0};
+    std::array<std::atomic<std::uint64_t>, close_reason_count> closed_{};
 };
 
 }  // namespace ssebus::server

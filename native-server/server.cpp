@@ -1,8 +1,12 @@
 #include "server.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
 
 #include "crypto.hpp"
+#include "data_dir.hpp"
 #include "http_session.hpp"
 #include "log.hpp"
 
@@ -10,16 +14,52 @@ namespace ssebus::server {
 
 namespace {
 
-Config with_secrets(Config c) {
-    if (c.jwt_secret.empty()) c.jwt_secret = random_secret();
-    if (c.publisher_key.empty()) c.publisher_key = random_secret();
-    // The demo signs its simulated Mux webhooks with this run's secret when none is given.
-    if (c.demo && c.mux_secret.empty()) c.mux_secret = random_secret();
-    if (c.threads == 0) c.threads = 1;
-    return c;
+std::string url_of(const tcp::endpoint& endpoint) {
+    const auto address = endpoint.address();
+    const auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+    return "http://" + host + ":" + std::to_string(endpoint.port());
+}
+
+// Every address `host` names, in the resolver's order, without duplicates. A literal
+// address is taken as it is; a name that does not resolve is a ConfigError.
+std::vector<net::ip::address> resolve(const std::string& host) {
+    if (host.empty()) throw ConfigError("--address: empty; give an address or a host name, e.g. 127.0.0.1");
+    error_code ec;
+    const auto literal = net::ip::make_address(host, ec);
+    if (!ec) return {literal};
+    net::io_context ioc;
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(host, "", tcp::resolver::passive, ec);
+    if (ec || results.empty())
+        throw ConfigError("--address " + host + ": cannot resolve it (" + (ec ? ec.message() : "no address") + ")");
+    std::vector<net::ip::address> out;
+    for (const auto& r : results) {
+        const auto a = r.endpoint().address();
+        if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+    }
+    return out;
 }
 
 }  // namespace
+
+// The secrets not given are made up; with a data directory they are made up once and kept,
+// so that tokens and the key survive a restart.
+Config Server::prepare(Config c) {
+    std::optional<DataDir> dir;
+    if (!c.data_dir.empty()) dir.emplace(c.data_dir);
+    auto fill = [&](std::string& value, const char* name) {
+        if (!value.empty()) return;
+        bool generated = true;
+        value = dir ? dir->secret(name, generated) : random_secret();
+        (generated ? generated_ : kept_).push_back(name);
+    };
+    fill(c.jwt_secret, "jwt_secret");
+    fill(c.publisher_key, "publisher_key");
+    // The demo signs its simulated Mux webhooks with this secret when none is given.
+    if (c.demo) fill(c.mux_secret, "mux_secret");
+    if (c.threads == 0) c.threads = 1;
+    return c;
+}
 
 Server::Server(Config config)
     : ioc_(static_cast<int>(std::max(1u, config.threads))),
@@ -29,37 +69,67 @@ Server::Server(Config config)
       generators_(ioc_.get_executor(), hub_),
       pipeline_(ioc_.get_executor(), hub_, videos_, config.demo_step),
       uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),
-      app_{.config = with_secrets(std::move(config)), .hub = hub_, .videos = videos_, .generators = generators_,
+      app_{.config = prepare(std::move(config)), .hub = hub_, .videos = videos_, .generators = generators_,
            .pipeline = pipeline_, .uploads = uploads_},
-      router_(app_) {
-    set_quiet(app_.config.quiet);
-}
+      router_(app_) {}
 
 Server::~Server() {
     stop();
 }
 
 void Server::start() {
-    const auto address = net::ip::make_address(app_.config.address);
-    listener_ = std::make_shared<Listener>(ioc_, tcp::endpoint{address, app_.config.port},
-                                           [this](tcp::socket&& socket) {
-                                               std::make_shared<HttpSession>(std::move(socket), router_, hub_,
-                                                                             app_.config)->run();
-                                           });
-    listener_->run();
-    if (app_.config.demo) generators_.start_all();
-    for (unsigned i = 0; i < app_.config.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    const auto& c = app_.config;
+    if (!c.static_dir.empty() && !std::filesystem::is_directory(c.static_dir))
+        throw ConfigError("--static-dir " + c.static_dir + ": no such directory");
+    const auto addresses = resolve(c.address);
+    if (c.demo && !c.demo_public_key) {
+        for (const auto& a : addresses)
+            if (!a.is_loopback())
+                throw ConfigError("--demo on " + c.address +
+                                  (a.to_string() == c.address ? "" : " (" + a.to_string() + ")") +
+                                  ", which is not loopback, would give the publisher key to anyone who can reach it "
+                                  "(GET /api/demo/config); add --demo-public-key if that is what you want");
+    }
+    auto on_connection = [this](tcp::socket&& socket) {
+        std::make_shared<HttpSession>(std::move(socket), router_, hub_, app_.config)->run();
+    };
+    // With port 0 the first address picks a port and the others take the same one.
+    unsigned short port = c.port;
+    std::optional<std::system_error> first_error;
+    for (const auto& a : addresses) {
+        try {
+            listeners_.push_back(std::make_shared<Listener>(ioc_, tcp::endpoint{a, port}, on_connection));
+            port = listeners_.back()->local_endpoint().port();
+        } catch (const std::system_error& e) {
+            // A name's other addresses may be missing here (::1 where IPv6 is off): go on
+            // with the rest. Any other failure (the port is taken) is the caller's to see.
+            const int err = e.code().value();
+            if (addresses.size() == 1 || (err != EADDRNOTAVAIL && err != EAFNOSUPPORT)) throw;
+            if (!first_error) first_error = e;
+            SSEBUS_LOG(warn, "not listening on one of the addresses", {"remote", a.to_string()}, {"reason", e.what()});
+        }
+    }
+    if (listeners_.empty()) throw *first_error;
+    for (auto& l : listeners_) l->run();
+    if (c.demo) generators_.start_all();
+    for (unsigned i = 0; i < c.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
 }
 
 unsigned short Server::port() const {
-    return listener_ ? listener_->local_endpoint().port() : 0;
+    return listeners_.empty() ? 0 : listeners_.front()->local_endpoint().port();
+}
+
+std::vector<std::string> Server::urls() const {
+    std::vector<std::string> out;
+    for (const auto& l : listeners_) out.push_back(url_of(l->local_endpoint()));
+    return out;
 }
 
 void Server::stop() {
     std::lock_guard lock(stop_mutex_);
     if (stopped_) return;
     stopped_ = true;
-    if (listener_) listener_->stop();
+    for (auto& l : listeners_) l->stop();
     generators_.stop_all();
     pipeline_.stop_all();
     uploads_.stop_all();

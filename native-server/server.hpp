@@ -2,10 +2,9 @@
 // the listener. main.cpp and the tests start it the same way.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,24 +20,37 @@ namespace ssebus::server {
 
 class Server {
 public:
+    // Makes up the secrets that are not given (kept in config.data_dir when it is set).
+    // Throws ConfigError when the data directory cannot be created or written.
     explicit Server(Config config);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds and starts the threads. Throws std::system_error when it cannot listen.
+    // Resolves the address, binds every address it names and starts the threads. Throws
+    // ConfigError for settings that cannot work (a name that does not resolve, --demo on a
+    // public address without demo_public_key, a missing static dir), std::system_error when
+    // it cannot listen.
     void start();
     // Stops accepting, closes every stream after a final comment, and returns when the
     // threads have ended (within about 2 s, whatever the clients do). Idempotent.
     void stop();
 
     unsigned short port() const;
+    // One URL per address listened on: http://127.0.0.1:8080, http://[::1]:8080.
+    std::vector<std::string> urls() const;
+    // The names of the secrets made up by this run ("jwt_secret", "publisher_key",
+    // "mux_secret"), and those read back from the data directory.
+    const std::vector<std::string>& generated_secrets() const { return generated_; }
+    const std::vector<std::string>& kept_secrets() const { return kept_; }
     const Config& config() const { return app_.config; }
     Hub& hub() { return hub_; }
-    mux::VideoStore& videos() { return videos_; }
-    StreamGenerators& generators() { return generators_; }
 
 private:
+    Config prepare(Config config);
+
+    std::vector<std::string> generated_;
+    std::vector<std::string> kept_;
     net::io_context ioc_;
     net::executor_work_guard<net::io_context::executor_type> work_;
     Hub hub_;
@@ -48,7 +60,7 @@ private:
     Uploads uploads_;
     App app_;
     Router router_;
-    std::shared_ptr<Listener> listener_;
+    std::vector<std::shared_ptr<Listener>> listeners_;
     std::vector<std::thread> threads_;
     std::mutex stop_mutex_;
     bool stopped_ = false;

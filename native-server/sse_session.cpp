@@ -1,5 +1,6 @@
 #include "sse_session.hpp"
 
+#include "log.hpp"
 #include "ssebus/sse_writer.hpp"
 
 namespace ssebus::server {
@@ -55,6 +56,10 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     // deliveries are posted to it, so they queue behind the head and the replay.
     auto replay = hub_.attach(shared_from_this(), subscription_, last_event_id);
     attached_ = true;
+    opened_at_ = std::chrono::steady_clock::now();
+    const auto& c = subscription_->client;
+    SSEBUS_LOG(debug, "stream opened", {"client", c.client_id}, {"user", c.user}, {"session", c.session},
+               {"route", c.route}, {"remote", c.remote});
     backlog_.push_back(std::make_shared<const std::string>(std::move(head)));
     backlog_.insert(backlog_.end(), std::make_move_iterator(preamble.begin()), std::make_move_iterator(preamble.end()));
     backlog_.insert(backlog_.end(), std::make_move_iterator(replay.begin()), std::make_move_iterator(replay.end()));
@@ -67,7 +72,7 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
         max_age_.expires_after(limits_.max_age);
         max_age_.async_wait([self = shared_from_this()](error_code ec) {
             static const Frame rotated = std::make_shared<const std::string>(sse::comment("stream rotated"));
-            if (!ec) self->close(rotated);
+            if (!ec) self->close_with(rotated, CloseReason::rotated);
         });
     }
     do_read();
@@ -78,11 +83,16 @@ void SseSession::deliver(const Frame& frame) {
 }
 
 void SseSession::close(const Frame& final_comment) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), final_comment] {
-        if (self->closed_) return;
+    close_with(final_comment, CloseReason::shutdown);
+}
+
+void SseSession::close_with(const Frame& final_comment, CloseReason reason) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), final_comment, reason] {
+        if (self->closed_ || self->closing_) return;
         self->enqueue(final_comment);
         self->closing_ = true;
-        if (self->writing_.empty()) self->shut("closed by the server");
+        self->closing_reason_ = reason;
+        if (self->writing_.empty()) self->shut(reason);
     });
 }
 
@@ -91,8 +101,11 @@ void SseSession::enqueue(const Frame& frame) {
     if (queue_.size() >= limits_.queue_max_events || queued_bytes_ + frame->size() > limits_.queue_max_bytes) {
         // Too far behind: let it go; it will reconnect and replay from its last id.
         hub_.count_slow_client();
+        const auto& c = subscription_->client;
+        SSEBUS_LOG(warn, "slow client disconnected", {"client", c.client_id}, {"user", c.user}, {"route", c.route},
+                   {"remote", c.remote}, {"queued_events", queue_.size()}, {"queued_bytes", queued_bytes_});
         if (hub_.on_error) hub_.on_error(subscription_->client, "slow client disconnected");
-        shut("slow client");
+        shut(CloseReason::slow_client);
         return;
     }
     queued_bytes_ += frame->size();
@@ -121,9 +134,9 @@ void SseSession::on_write(error_code ec, std::size_t) {
     queued_bytes_ -= writing_live_bytes_;
     writing_live_bytes_ = 0;
     writing_.clear();
-    if (ec) return shut("write failed");
+    if (ec) return shut(closing_ ? closing_reason_ : CloseReason::write_failed);
     if (!backlog_.empty() || !queue_.empty()) return do_write();
-    if (closing_) shut("closed by the server");
+    if (closing_) shut(closing_reason_);
 }
 
 void SseSession::do_read() {
@@ -132,7 +145,7 @@ void SseSession::do_read() {
 }
 
 void SseSession::on_read(error_code ec, std::size_t) {
-    if (ec) return shut("client went away");
+    if (ec) return shut(closing_ ? closing_reason_ : CloseReason::client_gone);
     do_read();
 }
 
@@ -148,9 +161,17 @@ void SseSession::on_heartbeat(error_code ec) {
     if (!closed_) arm_heartbeat();
 }
 
-void SseSession::shut(const char*) {
+void SseSession::shut(CloseReason why) {
     if (closed_) return;
     closed_ = true;
+    if (attached_) {
+        hub_.count_closed(why);
+        const auto& c = subscription_->client;
+        SSEBUS_LOG(debug, "stream closed", {"client", c.client_id}, {"user", c.user}, {"session", c.session},
+                   {"route", c.route}, {"remote", c.remote}, {"reason", to_string(why)},
+                   {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                 opened_at_).count()});
+    }
     max_age_.cancel();
     // Leave the hub now, not in the destructor: deliveries already posted still hold this
     // session, and a busy hub would otherwise keep posting to it.

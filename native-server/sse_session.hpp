@@ -44,7 +44,8 @@ private:
     void on_read(error_code ec, std::size_t bytes);
     void arm_heartbeat();
     void on_heartbeat(error_code ec);
-    void shut(const char* why);
+    void close_with(const Frame& final_comment, CloseReason reason);
+    void shut(CloseReason why);
     void leave();
 
     beast::tcp_stream stream_;
@@ -65,6 +66,8 @@ private:
     std::size_t writing_live_bytes_ = 0;
     std::vector<net::const_buffer> buffers_;
     std::array<char, 512> read_buffer_{};
+    std::chrono::steady_clock::time_point opened_at_;
+    CloseReason closing_reason_ = CloseReason::shutdown;
     bool attached_ = false;
     bool closing_ = false;  // close after the queue is flushed
     bool closed_ = false;

@@ -179,8 +179,9 @@ const SERVERS = {
       const port = await freePort();
       const proc = startProcess('ssebus', ssebusBin, [
         '--address', '127.0.0.1', '--port', String(port), '--publisher-key', 'bench-key',
-        '--max-streams-per-user', '100000', '--queue-max-events', '100000',
-      ], tmp, { SSEBUS_QUIET: '1' });
+        '--max-streams-per-user', '100000', '--queue-max-events', '100000', '--data-dir', path.join(tmp, 'ssebus-data'),
+        // SSEBUS_LOG_LEVEL=debug compares the fan-out with every stream logged.
+      ], tmp, { SSEBUS_LOG_LEVEL: process.env.SSEBUS_LOG_LEVEL || 'warn' });
       await waitHealthy(proc, `http://127.0.0.1:${port}/healthz`);
       return {
         proc, port,

@@ -253,6 +253,7 @@ TEST_CASE("a slow client is disconnected and never slows the others") {
         if (i % 2 == 0) std::this_thread::sleep_for(1ms);  // a pace a reading client keeps up with
     }
     CHECK(hub.stats().slow_clients_disconnected == 1);
+    CHECK(hub.stats().closed_by_reason.at("slow_client") == 1);
     CHECK(eventually([&] { return hub.subscriber_count() == 1; }));
     // The healthy client still gets everything, up to the last event.
     const auto last = hub.notify_all("after", 1);
@@ -280,12 +281,34 @@ TEST_CASE("graceful shutdown: a final comment, streams closed, quickly") {
     CHECK(a.closed_by_server());
     CHECK(b.closed_by_server());
     CHECK(a.raw().find("\n: server shutting down\n\n") != std::string::npos);
+    CHECK(server->hub().stats().closed_by_reason.at("shutdown") == 2);
     // Nothing listens any more.
     tcp::socket late(ioc);
     beast::error_code ec;
     late.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
     CHECK(ec == net::error::connection_refused);
     server.reset();
+}
+
+TEST_CASE("streams that end are counted by their reason") {
+    auto c = test_config();
+    c.stream_max_age = 50ms;
+    TestServer rotating(c);
+    {
+        SseClient client(rotating.port(), "/api/events");
+        REQUIRE(client.status() == 200);
+        CHECK(client.closed_by_server());
+    }
+    CHECK(eventually([&] { return rotating.server.hub().stats().closed_by_reason.at("rotated") == 1; }));
+
+    TestServer s;
+    {
+        SseClient client(s.port(), "/api/events");
+        REQUIRE(eventually([&] { return s.server.hub().subscriber_count() == 1; }));
+        client.close();
+    }
+    CHECK(eventually([&] { return s.server.hub().stats().closed_by_reason.at("client_gone") == 1; }));
+    CHECK(s.server.hub().stats().to_json()["closed_by_reason"]["client_gone"] == 1);
 }
 
 TEST_CASE("a port in use fails loudly") {

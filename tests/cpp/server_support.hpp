@@ -406,3 +406,27 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
 }
 
 }  // namespace test
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace test {
+
+// A fresh directory under the system's temporary directory, removed with what it holds
+// by the destructor: a data directory for one test.
+struct TempDir {
+    TempDir() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "ssebus-test-XXXXXX").string();
+        if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        path = pattern;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::filesystem::path path;
+};
+
+}  // namespace test

@@ -14,9 +14,6 @@
 //  - base64url: decode(encode(x)) == x, and a decodable text re-encodes to itself without
 //    padding.
 //
-// fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
-// fuzz-link: native-server/jwt.cpp native-server/crypto.cpp
-// fuzz-libs: -lcrypto
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

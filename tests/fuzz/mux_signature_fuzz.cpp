@@ -10,9 +10,6 @@
 //    the header changed (unless the change only flips the case of a hex digit, which the
 //    grammar allows).
 //
-// fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
-// fuzz-link: native-server/mux.cpp native-server/jwt.cpp native-server/crypto.cpp native-server/event.cpp
-// fuzz-libs: -lcrypto
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

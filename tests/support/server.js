@@ -1,26 +1,38 @@
 // Starts the built ssebus-server on 127.0.0.1 (port 0 unless given) and stops it.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const serverBinary = fileURLToPath(new URL('../../build/native/ssebus-server', import.meta.url));
 export const publisherKey = 'test-publisher-key';
 export const jwtSecret = 'test-jwt-secret';
 
-// `raiseNofile`: the soft open-files limit goes up to the hard one first (load tests).
-export async function startServer(args = [], { port = 0, raiseNofile = false } = {}) {
-  const argv = ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', publisherKey, '--jwt-secret', jwtSecret, ...args];
+// The first URL of the listening line: http://127.0.0.1:8080 or http://[::1]:8080.
+export const listeningPattern = /listening on (http:\/\/(?:[\d.]+|\[[0-9a-fA-F:.]+\]):\d+)/;
+
+// Each server gets a data directory of its own, removed when it exits, unless `args`
+// names one (`--data-dir`). `raiseNofile`: the soft open-files limit goes up to the hard
+// one first (load tests). `env`: more environment variables for the server.
+export async function startServer(args = [], { port = 0, raiseNofile = false, env = {} } = {}) {
+  const ownDataDir = args.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'ssebus-data-'));
+  const argv = ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', publisherKey, '--jwt-secret', jwtSecret,
+    ...(ownDataDir ? ['--data-dir', join(ownDataDir, 'data')] : []), ...args];
+  const options = { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...env } };
   const proc = raiseNofile
     ? spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'bash', serverBinary, ...argv], {
-        stdio: ['ignore', 'inherit', 'pipe'],
+        ...options,
       })
-    : spawn(serverBinary, argv, { stdio: ['ignore', 'inherit', 'pipe'] });
+    : spawn(serverBinary, argv, options);
+  if (ownDataDir) proc.on('exit', () => rmSync(ownDataDir, { recursive: true, force: true }));
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ssebus-server did not start:\n${log}`)), 10_000);
     proc.stderr.on('data', (chunk) => {
       log += chunk;
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(log);
+      const m = listeningPattern.exec(log);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
