@@ -250,8 +250,13 @@ TEST_CASE("a running demo stream publishes to its subscribers") {
 
 TEST_CASE("the video pipeline") {
     TestServer s;
+    // A video in the list, as a publisher adds one.
+    auto add_video = [&](const std::string& id) {
+        REQUIRE(publish(s.port(), {{"event", "video:created"}, {"data", {{"videoId", id}}}}).status == 202);
+    };
 
     SECTION("streams video_update events through every stage to ready") {
+        add_video("v42");
         SseClient status(s.port(), "/videos/v42/status");
         SseClient all(s.port(), "/api/events");
         const auto r = request(s.port(), http::verb::post, "/videos/v42/process");
@@ -283,6 +288,7 @@ TEST_CASE("the video pipeline") {
         CHECK(request(s.port(), http::verb::post, "/videos/v42/process").status == 202);  // done: may run again
     }
     SECTION("a failing stage ends in video_error") {
+        add_video("v7");
         SseClient status(s.port(), "/videos/v7/status");
         request(s.port(), http::verb::post, "/videos/v7/process?fail=transcoding");
         std::string type;
@@ -293,8 +299,30 @@ TEST_CASE("the video pipeline") {
         CHECK(type == "video_error");
     }
     SECTION("a video already in the pipeline is 409") {
+        add_video("v9");
         REQUIRE(request(s.port(), http::verb::post, "/videos/v9/process").status == 202);
         CHECK(request(s.port(), http::verb::post, "/videos/v9/process").status == 409);
+    }
+    SECTION("regression: an unknown video is 404, and no pipeline runs for it") {
+        // It was 202, and a pipeline ran (and created a record) for a video nobody had.
+        SseClient status(s.port(), "/videos/does-not-exist/status");
+        const auto r = request(s.port(), http::verb::post, "/videos/does-not-exist/process");
+        CHECK(r.status == 404);
+        CHECK(r.json()["error"] == "no video does-not-exist (GET /api/videos lists them)");
+        CHECK(get(s.port(), "/api/videos").json()["videos"].empty());
+        CHECK(s.server.hub().stats().events_published == 0);
+        CHECK_FALSE(status.next(100ms));  // a pipeline steps every 5 ms here
+    }
+    SECTION("an uploaded video can be processed") {
+        const auto upload = request(s.port(), http::verb::post, "/api/uploads", R"({"filename":"cat.mp4"})");
+        REQUIRE(upload.status == 202);
+        nlohmann::json videos;
+        REQUIRE(eventually([&] {
+            videos = get(s.port(), "/api/videos").json()["videos"];
+            return videos.size() == 1;
+        }));
+        const auto id = videos[0]["videoId"].get<std::string>();
+        CHECK(request(s.port(), http::verb::post, "/videos/" + id + "/process").status == 202);
     }
 }
 
