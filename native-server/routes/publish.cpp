@@ -53,8 +53,10 @@ std::string_view kind_name(Target::Kind kind) {
     return "?";
 }
 
-void log_published(const Published& p) {
+// A committed event: counted by name for /metrics, and logged.
+void published(App& app, const Published& p) {
     const auto& e = p.event->event();
+    app.published_names.add(e.name);
     SSEBUS_LOG(debug, "published", {"id", p.event->id()}, {"name", e.name}, {"target", kind_name(e.target.kind)},
                {"stream", e.stream}, {"delivered", p.delivered});
 }
@@ -105,12 +107,13 @@ Outcome publish_and_answer(Context& ctx, Event event) {
     keep_video_record(ctx.app.videos, event);
     auto respond = ctx.defer();
     const std::string name = event.name;
-    ctx.app.publish(std::move(event), [respond, name](Published p) {
+    App& app = ctx.app;
+    app.publish(std::move(event), [&app, respond, name](Published p) {
         if (!p.ok()) {
             log_refused(name, p);
             return respond.unavailable(refusal_message(p), p.retry_after_s);
         }
-        log_published(p);
+        published(app, p);
         respond.json(Status::accepted, {{"id", p.event->id()}, {"delivered", p.delivered}});
     });
     return deferred;
@@ -137,7 +140,7 @@ struct Chain : std::enable_shared_from_this<Chain> {
                 log_refused(name, p);
                 return self->done(std::move(p));
             }
-            log_published(p);
+            published(self->app, p);
             self->step();
         });
     }

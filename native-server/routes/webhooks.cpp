@@ -19,14 +19,11 @@ void answer(const Responder& respond, const mux::VideoStore::Applied& applied, s
                               {"events", applied.events.size()}});
 }
 
-// A string member of the webhook for the log, cut short: it is the sender's text.
+// A string member of the webhook ("" when it is not one).
 std::string member(const nlohmann::json& body, const char* name) {
     const auto it = body.find(name);
-    if (it == body.end() || !it->is_string()) return "";
-    return it->get_ref<const std::string&>().substr(0, 64);
+    return it != body.end() && it->is_string() ? it->get<std::string>() : "";
 }
-std::string webhook_label(const nlohmann::json& body) { return member(body, "type"); }
-std::string webhook_id(const nlohmann::json& body) { return member(body, "id"); }
 
 }  // namespace
 
@@ -50,14 +47,18 @@ Outcome accept_mux(Context& ctx, std::string_view signature, const std::string& 
     const auto body = parse_json_object(raw_body);
     auto applied = ctx.app.videos.apply(body);
     const char* outcome = applied.duplicate ? "duplicate" : applied.ignored ? "ignored" : "verified";
-    SSEBUS_LOG(info, "mux webhook", {"outcome", outcome}, {"type", webhook_label(body)},
-               {"webhook_id", webhook_id(body)}, {"events", applied.events.size()});
+    SSEBUS_LOG(info, "mux webhook", {"outcome", outcome}, {"type", member(body, "type").substr(0, 64)},
+               {"webhook_id", member(body, "id").substr(0, 64)}, {"events", applied.events.size()});
     std::vector<Event> events;
     for (auto& e : applied.events) events.push_back({.name = std::move(e.name), .data = e.data.dump()});
     auto respond = ctx.defer();
-    publish_in_order(ctx.app, std::move(events), [respond, applied = std::move(applied)](std::optional<Published> refusal) {
+    auto& videos = ctx.app.videos;
+    auto on_done = [respond, &videos, id = member(body, "id"), applied = std::move(applied)](std::optional<Published> refusal) {
+        // Not published, so not applied: the sender's retry of the 503 is applied again.
+        if (refusal) videos.forget(id);
         answer(respond, applied, std::move(refusal));
-    });
+    };
+    publish_in_order(ctx.app, std::move(events), std::move(on_done));
     return deferred;
 }
 

@@ -304,6 +304,25 @@ TEST_CASE("publish answers wait for the commit, which may come from another thre
         }
         CHECK(s.hub.stats().events_published == 0);
     }
+    SECTION("a webhook whose events were refused is applied again when Mux retries it") {
+        const std::string webhook = R"({"type":"video.asset.created","id":"wh-retry","data":{"id":"a7"}})";
+        auto send = [&] { return later(s.port(), "/api/webhooks/mux", webhook, {{"Mux-Signature", signed_at_now(webhook)}}); };
+        auto first = send();
+        REQUIRE(s.commits.wait_for(1));
+        s.commits.refuse("the event store is full", 1);
+        REQUIRE(first.get().status == 503);
+        auto retry = send();
+        REQUIRE(s.commits.wait_for(1));  // not taken for a duplicate
+        s.commits.commit(s.hub);
+        const auto r = retry.get();
+        CHECK(r.status == 200);
+        CHECK(r.json()["duplicate"] == false);
+        CHECK(r.json()["events"] == 1);
+        // Once published, it is a duplicate.
+        const auto again = request(s.port(), http::verb::post, "/api/webhooks/mux", webhook,
+                                   {{"Mux-Signature", signed_at_now(webhook)}});
+        CHECK(again.json()["duplicate"] == true);
+    }
     SECTION("a webhook's events are committed one after another, then it is answered") {
         auto reply = later(s.port(), "/api/demo/mux-webhook", R"({"type":"video.asset.ready","assetId":"a1"})", {});
         REQUIRE(s.commits.wait_for(1));
