@@ -56,6 +56,36 @@ TEST_CASE("service routes") {
     }
 }
 
+TEST_CASE("the route table: the first pattern that matches decides, its methods or 405") {
+    TestServer plain;
+    auto c = test_config();
+    c.demo = true;
+    TestServer demo(c);
+    auto status = [](const TestServer& s, http::verb method, const std::string& target) {
+        return request(s.port(), method, target).status;
+    };
+    auto error = [](const TestServer& s, http::verb method, const std::string& target) {
+        return request(s.port(), method, target).json()["error"].get<std::string>();
+    };
+    CHECK(error(plain, http::verb::get, "/videos/v1/process") == "use POST on /videos/v1/process");
+    CHECK(error(plain, http::verb::post, "/healthz") == "use GET, HEAD on /healthz");
+    CHECK(error(plain, http::verb::put, "/api/sse-test") == "use GET, POST on /api/sse-test");
+    CHECK(error(plain, http::verb::delete_, "/api/v1/events/stream/a/start") == "use POST on /api/v1/events/stream/a/start");
+    // Parameters are whole segments: one more or one fewer is another route.
+    CHECK(error(plain, http::verb::get, "/api/v1/events/stream/a/b/c") == "no route /api/v1/events/stream/a/b/c");
+    CHECK(error(plain, http::verb::post, "/api/v1/events") == "no route /api/v1/events");
+    // Demo routes do not exist without --demo, whatever the method.
+    CHECK(status(plain, http::verb::get, "/api/login") == 404);
+    CHECK(status(plain, http::verb::post, "/api/demo/config") == 404);
+    CHECK(error(demo, http::verb::get, "/api/login") == "use POST on /api/login");
+    CHECK(status(demo, http::verb::get, "/api/demo/config") == 200);
+    // Under /api/ an unknown path is 404 for every method; elsewhere it is the web demo's.
+    CHECK(status(plain, http::verb::delete_, "/api") == 404);
+    CHECK(status(plain, http::verb::post, "/api/") == 404);
+    CHECK(error(plain, http::verb::post, "/videos/v1") == "use GET, HEAD on /videos/v1");
+    CHECK(status(plain, http::verb::get, "/videos/v1/process/more") == 404);  // no file, no built-in page
+}
+
 TEST_CASE("/metrics counts published events by name, with bounded cardinality") {
     TestServer s;
     auto series = [&] {
