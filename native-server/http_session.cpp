@@ -35,18 +35,23 @@ void HttpSession::on_read(error_code ec, std::size_t) {
     if (ec) return fail(ec, "read");
 
     Request req = parser_->release();
-    auto outcome = router_.handle(req, remote_);
+    // A deferred answer comes from any thread; it is written here, on this session's strand.
+    // Until then nothing more is read, so pipelined requests are answered in order.
+    auto later = [self = shared_from_this()](Response res) {
+        net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+    };
+    auto outcome = router_.handle(req, remote_, std::move(later));
     if (auto* res = std::get_if<Response>(&outcome)) return send(std::move(*res));
-    start_stream(req, std::move(std::get<SseStart>(outcome)));
+    if (auto* start = std::get_if<SseStart>(&outcome)) return start_stream(std::move(*start));
+    // Deferred: however long the answer takes, the read's deadline no longer applies.
+    stream_.expires_never();
 }
 
-void HttpSession::start_stream(const Request& req, SseStart start) {
-    auto ticket = hub_.admit(start.subscription->client);
-    if (!ticket) return send(router_.too_many_streams(req));
+void HttpSession::start_stream(SseStart start) {
     const SseLimits limits{config_.queue_max_bytes, config_.queue_max_events, config_.heartbeat,
                            config_.stream_max_age, config_.stream_send_buffer};
     auto session = std::make_shared<SseSession>(std::move(stream_), hub_, std::move(start.subscription),
-                                                std::move(*ticket), limits);
+                                                std::move(start.ticket), limits);
     session->run(std::move(start.head), start.last_event_id, std::move(start.preamble));
     // This HTTP session ends here; the stream owns the socket now.
 }
@@ -54,6 +59,8 @@ void HttpSession::start_stream(const Request& req, SseStart start) {
 void HttpSession::send(Response res) {
     const bool keep_alive = res.keep_alive();
     response_ = std::make_shared<Response>(std::move(res));
+    // A client that does not take its answer within the timeout is dropped.
+    stream_.expires_after(config_.header_timeout);
     http::async_write(stream_, *response_,
                       beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), keep_alive));
 }

@@ -1,5 +1,6 @@
 // One HTTP connection: reads requests (bounded in size and time), answers them through the
-// router, and hands the socket to an SseSession when a request opens a stream.
+// router (now, or later from any thread), and hands the socket to an SseSession when a
+// request opens a stream.
 #pragma once
 
 #include <memory>
@@ -23,7 +24,7 @@ private:
     void on_read(error_code ec, std::size_t bytes);
     void send(Response res);
     void on_write(bool keep_alive, error_code ec, std::size_t bytes);
-    void start_stream(const Request& req, SseStart start);
+    void start_stream(SseStart start);
     void do_close();
 
     beast::tcp_stream stream_;

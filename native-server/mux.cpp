@@ -1,5 +1,6 @@
 #include "mux.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -283,6 +284,12 @@ void VideoStore::remove(const std::string& id) {
     if (it == records_.end()) return;
     by_age_.erase(it->second.seq);
     records_.erase(it);
+}
+
+void VideoStore::forget(const std::string& webhook_id) {
+    std::lock_guard lock(mutex_);
+    if (seen_ids_.erase(webhook_id) == 0) return;
+    seen_order_.erase(std::find(seen_order_.begin(), seen_order_.end(), webhook_id));
 }
 
 void VideoStore::remember(const std::string& webhook_id) {

@@ -78,6 +78,9 @@ public:
     //   other video.asset.* -> video:status:updated, video:updated
     // Each event's data is the record after the change plus "webhookType".
     Applied apply(const nlohmann::json& webhook);
+    // Forgets that webhook `webhook_id` was applied, so that the sender's retry applies it
+    // again (its events could not be published).
+    void forget(const std::string& webhook_id);
 
     // For records the server itself creates or changes (uploads, the demo pipeline): sets
     // the keys of `fields` (an object; videoId, createdAt and updatedAt are the store's own)

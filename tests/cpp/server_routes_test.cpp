@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "metrics.hpp"
 #include "mux.hpp"
 #include "server_support.hpp"
 
@@ -52,6 +54,68 @@ TEST_CASE("service routes") {
         CHECK(r.header("Content-Type") == "text/html; charset=utf-8");
         CHECK(r.body.find("new EventSource") != std::string::npos);
     }
+}
+
+TEST_CASE("the route table: the first pattern that matches decides, its methods or 405") {
+    TestServer plain;
+    auto c = test_config();
+    c.demo = true;
+    TestServer demo(c);
+    auto status = [](const TestServer& s, http::verb method, const std::string& target) {
+        return request(s.port(), method, target).status;
+    };
+    auto error = [](const TestServer& s, http::verb method, const std::string& target) {
+        return request(s.port(), method, target).json()["error"].get<std::string>();
+    };
+    CHECK(error(plain, http::verb::get, "/videos/v1/process") == "use POST on /videos/v1/process");
+    CHECK(error(plain, http::verb::post, "/healthz") == "use GET, HEAD on /healthz");
+    CHECK(error(plain, http::verb::put, "/api/sse-test") == "use GET, POST on /api/sse-test");
+    CHECK(error(plain, http::verb::delete_, "/api/v1/events/stream/a/start") == "use POST on /api/v1/events/stream/a/start");
+    // Parameters are whole segments: one more or one fewer is another route.
+    CHECK(error(plain, http::verb::get, "/api/v1/events/stream/a/b/c") == "no route /api/v1/events/stream/a/b/c");
+    CHECK(error(plain, http::verb::post, "/api/v1/events") == "no route /api/v1/events");
+    // Demo routes do not exist without --demo, whatever the method.
+    CHECK(status(plain, http::verb::get, "/api/login") == 404);
+    CHECK(status(plain, http::verb::post, "/api/demo/config") == 404);
+    CHECK(error(demo, http::verb::get, "/api/login") == "use POST on /api/login");
+    CHECK(status(demo, http::verb::get, "/api/demo/config") == 200);
+    // Under /api/ an unknown path is 404 for every method; elsewhere it is the web demo's.
+    CHECK(status(plain, http::verb::delete_, "/api") == 404);
+    CHECK(status(plain, http::verb::post, "/api/") == 404);
+    CHECK(error(plain, http::verb::post, "/videos/v1") == "use GET, HEAD on /videos/v1");
+    CHECK(status(plain, http::verb::get, "/videos/v1/process/more") == 404);  // no file, no built-in page
+}
+
+TEST_CASE("/metrics counts published events by name, with bounded cardinality") {
+    TestServer s;
+    auto series = [&] {
+        std::vector<std::string> lines;
+        std::istringstream text(get(s.port(), "/metrics").body);
+        for (std::string line; std::getline(text, line);)
+            if (line.rfind("ssebus_http_events_published_total{", 0) == 0) lines.push_back(line);
+        return lines;
+    };
+    for (int i = 0; i < 3; ++i) publish(s.port(), {{"event", "video:created"}});
+    for (int i = 0; i < 2; ++i) publish(s.port(), {{"event", "say \"hi\""}});
+    CHECK(series() == std::vector<std::string>{R"(ssebus_http_events_published_total{name="video:created"} 3)",
+                                               R"(ssebus_http_events_published_total{name="say \"hi\""} 2)"});
+    // 22 more names, once each: the 20 largest are shown, the rest are "other".
+    for (int i = 0; i < 22; ++i) publish(s.port(), {{"event", "n" + std::to_string(100 + i)}});
+    const auto lines = series();
+    REQUIRE(lines.size() == 21);
+    CHECK(lines[0] == R"(ssebus_http_events_published_total{name="video:created"} 3)");
+    CHECK(lines[2] == R"(ssebus_http_events_published_total{name="n100"} 1)");
+    CHECK(lines[20] == R"(ssebus_http_events_published_total{name="other"} 4)");
+    // A refused publish is not counted.
+    publish(s.port(), {{"event", "ssebus:gap"}});
+    CHECK(series() == lines);
+}
+
+TEST_CASE("NameCounts keeps a bounded number of names") {
+    ssebus::server::NameCounts counts(/*tracked=*/2, /*shown=*/1);
+    for (const char* name : {"x", "x", "y", "z", "z", "z"}) counts.add(name);
+    // z came after two names were tracked: it counts as other, however often it comes.
+    CHECK(counts.top() == ssebus::server::CountsByName{{"x", 2}, {"other", 4}});
 }
 
 TEST_CASE("static files of the web demo") {
@@ -250,8 +314,13 @@ TEST_CASE("a running demo stream publishes to its subscribers") {
 
 TEST_CASE("the video pipeline") {
     TestServer s;
+    // A video in the list, as a publisher adds one.
+    auto add_video = [&](const std::string& id) {
+        REQUIRE(publish(s.port(), {{"event", "video:created"}, {"data", {{"videoId", id}}}}).status == 202);
+    };
 
     SECTION("streams video_update events through every stage to ready") {
+        add_video("v42");
         SseClient status(s.port(), "/videos/v42/status");
         SseClient all(s.port(), "/api/events");
         const auto r = request(s.port(), http::verb::post, "/videos/v42/process");
@@ -283,6 +352,7 @@ TEST_CASE("the video pipeline") {
         CHECK(request(s.port(), http::verb::post, "/videos/v42/process").status == 202);  // done: may run again
     }
     SECTION("a failing stage ends in video_error") {
+        add_video("v7");
         SseClient status(s.port(), "/videos/v7/status");
         request(s.port(), http::verb::post, "/videos/v7/process?fail=transcoding");
         std::string type;
@@ -293,8 +363,30 @@ TEST_CASE("the video pipeline") {
         CHECK(type == "video_error");
     }
     SECTION("a video already in the pipeline is 409") {
+        add_video("v9");
         REQUIRE(request(s.port(), http::verb::post, "/videos/v9/process").status == 202);
         CHECK(request(s.port(), http::verb::post, "/videos/v9/process").status == 409);
+    }
+    SECTION("regression: an unknown video is 404, and no pipeline runs for it") {
+        // It was 202, and a pipeline ran (and created a record) for a video nobody had.
+        SseClient status(s.port(), "/videos/does-not-exist/status");
+        const auto r = request(s.port(), http::verb::post, "/videos/does-not-exist/process");
+        CHECK(r.status == 404);
+        CHECK(r.json()["error"] == "no video does-not-exist (GET /api/videos lists them)");
+        CHECK(get(s.port(), "/api/videos").json()["videos"].empty());
+        CHECK(s.server.hub().stats().events_published == 0);
+        CHECK_FALSE(status.next(100ms));  // a pipeline steps every 5 ms here
+    }
+    SECTION("an uploaded video can be processed") {
+        const auto upload = request(s.port(), http::verb::post, "/api/uploads", R"({"filename":"cat.mp4"})");
+        REQUIRE(upload.status == 202);
+        nlohmann::json videos;
+        REQUIRE(eventually([&] {
+            videos = get(s.port(), "/api/videos").json()["videos"];
+            return videos.size() == 1;
+        }));
+        const auto id = videos[0]["videoId"].get<std::string>();
+        CHECK(request(s.port(), http::verb::post, "/videos/" + id + "/process").status == 202);
     }
 }
 

@@ -93,7 +93,8 @@ inline void complete(net::io_context& ioc, const beast::error_code& ec, const ch
     if (ec) throw beast::system_error(ec, what);
 }
 
-// One HTTP request on a new connection. Throws if the whole response has not arrived
+// One HTTP request on a new connection; a header given with an empty value is left out
+// ("Content-Type", "": a body without one). Throws if the whole response has not arrived
 // within 10 s (for instance when the server answered with a stream).
 inline Reply request(unsigned short port, http::verb method, const std::string& target, const std::string& body = {},
                      const std::map<std::string, std::string>& headers = {}) {
@@ -105,11 +106,13 @@ inline Reply request(unsigned short port, http::verb method, const std::string& 
     complete(ioc, ec, "connect");
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
-    for (const auto& [k, v] : headers) req.set(k, v);
-    if (!body.empty()) {
-        req.set(http::field::content_type, "application/json");
-        req.body() = body;
+    // A body is JSON unless the headers say otherwise.
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    for (const auto& [k, v] : headers) {
+        if (v.empty()) req.erase(k);
+        else req.set(k, v);
     }
+    req.body() = body;
     req.prepare_payload();
     http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
     complete(ioc, ec, "write");

@@ -11,8 +11,10 @@
 // connections. It is read as HttpSession reads it (http::read over a flat_buffer, one
 // parser per request, the leftover bytes kept for the next one). A request that closes its
 // connection or opens a stream ends that connection, and the next bytes are a new one; a
-// parse error or the end of the input ends the run. A stream is attached to the hub as
-// HttpSession::start_stream does, with a recorder in place of the socket. The demo's io_context
+// parse error or the end of the input ends the run. A stream the router opened (its user's
+// place already taken by the route) is attached to the hub as SseSession::run does, with a
+// recorder in place of the socket. A deferred answer (a publish waits for its commit) must
+// have arrived, exactly once, when the router returns: this hub commits at once. The demo's io_context
 // is never run, so its timers stay pending and nothing publishes behind the requests' backs.
 //
 // A webhook with "Mux-Signature: fuzz" is signed here (with the configured secret, now)
@@ -32,8 +34,8 @@
 //    past the header limit, 400 otherwise, each a JSON error that closes the connection;
 //    a parsed request's body is within the body limit;
 //  - a stream only answers GET; its head starts with "HTTP/1.1 200 OK\r\n", has the SSE
-//    headers, well-formed header lines, then retry: and a comment; only an authenticated
-//    user's stream can be refused, with a 429 JSON error;
+//    headers, well-formed header lines, then retry: and a comment; only a GET (a stream)
+//    can be refused with 429, and only while an authenticated user holds open streams;
 //  - the hub numbers events consecutively from its first id, and its history holds the
 //    newest min(published, history_size) of them;
 //  - a publish answered 202 {"id", "delivered"} reached exactly `delivered` open streams,
@@ -45,7 +47,12 @@
 // a bad line in a header that never ends: see LLVMFuzzerTestOneInput).
 //
 // fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
-// fuzz-link: native-server/routes.cpp native-server/http_util.cpp native-server/hub.cpp
+// fuzz-link: native-server/routes/table.cpp native-server/routes/context.cpp native-server/routes/publish.cpp
+// fuzz-link: native-server/routes/service.cpp native-server/routes/events.cpp native-server/routes/v1.cpp
+// fuzz-link: native-server/routes/videos.cpp native-server/routes/sse.cpp native-server/routes/webhooks.cpp
+// fuzz-link: native-server/routes/demo_routes.cpp native-server/routes/static_files.cpp
+// fuzz-link: native-server/demo_webhook.cpp native-server/log.cpp
+// fuzz-link: native-server/http_util.cpp native-server/hub.cpp
 // fuzz-link: native-server/event.cpp native-server/demo.cpp native-server/mux.cpp
 // fuzz-link: native-server/jwt.cpp native-server/crypto.cpp native-server/builtin_page.cpp native-server/metrics.cpp
 // fuzz-libs: -lboost_url -lcrypto
@@ -77,6 +84,7 @@
 #include "fuzz_support.hpp"
 #include "hub.hpp"
 #include "http_util.hpp"
+#include "log.hpp"
 #include "mux.hpp"
 #include "routes.hpp"
 #include "ssebus/sse_parser.hpp"
@@ -537,11 +545,22 @@ std::vector<std::string> run(const Mode& mode, std::string_view data, const std:
             for (const auto& s : streams) before.push_back(s.recorder->frames.size());
 
             std::optional<Outcome> outcome;
+            std::optional<Response> answered_later;
+            int later_answers = 0;
             try {
-                outcome = w.router.handle(req, "192.0.2.1:4242");
+                outcome = w.router.handle(req, "192.0.2.1:4242", [&](Response res) {
+                    ++later_answers;
+                    answered_later = std::move(res);
+                });
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "Router::handle threw: %s\n", e.what());
                 require(false, "Router::handle threw");
+            }
+            if (std::holds_alternative<Deferred>(*outcome)) {
+                require(later_answers == 1, "a deferred request not answered exactly once");
+                outcome = std::move(*answered_later);
+            } else {
+                require(later_answers == 0, "a request answered now and later");
             }
 
             if (auto* res = std::get_if<Response>(&*outcome)) {
@@ -552,6 +571,12 @@ std::vector<std::string> run(const Mode& mode, std::string_view data, const std:
                 require(res->body().find(outside_marker) == std::string::npos || input_has_marker,
                         "a response shows a file outside the web root");
                 check_delivery(*res, streams, before, w);
+                if (res->result() == http::status::too_many_requests) {
+                    require(req.method() == http::verb::get, "a 429 for a request that opens no stream");
+                    require(std::any_of(streams.begin(), streams.end(),
+                                        [](const OpenStream& s) { return s.subscription->client.authenticated(); }),
+                            "a stream refused while no authenticated user holds one");
+                }
                 steps.push_back(std::to_string(res->result_int()));
                 open = res->keep_alive();
             } else {
@@ -560,30 +585,18 @@ std::vector<std::string> run(const Mode& mode, std::string_view data, const std:
                 require(opened.subscription != nullptr, "a stream without a subscription");
                 for (std::size_t i = 0; i < streams.size(); ++i)
                     require(streams[i].recorder->frames.size() == before[i], "opening a stream delivered events");
-                // As HttpSession::start_stream: a place for the user's stream, then the hub.
-                auto ticket = w.hub.admit(opened.subscription->client);
-                if (!ticket) {
-                    require(opened.subscription->client.authenticated(), "an anonymous stream was refused");
-                    const auto res = w.router.too_many_streams(req);
-                    ++responses;
-                    require(res.result() == http::status::too_many_requests, "a refused stream is not 429");
-                    check_response(req, res, cfg);
-                    steps.push_back("stream refused");
-                    open = res.keep_alive();
-                } else {
-                    OpenStream s;
-                    s.subscription = opened.subscription;
-                    s.last_event_id = opened.last_event_id;
-                    s.ticket = std::move(*ticket);
-                    s.recorder->frames = opened.preamble;
-                    s.preamble = opened.preamble.size();
-                    const auto replay = w.hub.attach(s.recorder, s.subscription, s.last_event_id);
-                    s.replayed = replay.size();
-                    s.recorder->frames.insert(s.recorder->frames.end(), replay.begin(), replay.end());
-                    streams.push_back(std::move(s));
-                    steps.push_back("stream");
-                    open = false;  // the stream owns the connection now
-                }
+                OpenStream s;
+                s.subscription = opened.subscription;
+                s.last_event_id = opened.last_event_id;
+                s.ticket = std::move(opened.ticket);
+                s.recorder->frames = opened.preamble;
+                s.preamble = opened.preamble.size();
+                const auto replay = w.hub.attach(s.recorder, s.subscription, s.last_event_id);
+                s.replayed = replay.size();
+                s.recorder->frames.insert(s.recorder->frames.end(), replay.begin(), replay.end());
+                streams.push_back(std::move(s));
+                steps.push_back("stream");
+                open = false;  // the stream owns the connection now
             }
             after_each();
             if (!open) start = next;
@@ -595,6 +608,9 @@ std::vector<std::string> run(const Mode& mode, std::string_view data, const std:
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
+    // The routes log webhooks and refused streams; errors are all the fuzzer needs to see.
+    static const bool quiet = (ssebus::server::log::set_level(ssebus::server::log::Level::error), true);
+    (void)quiet;
     if (size == 0 || size > 64 * 1024) return 0;
     const Mode mode{.cuts = bytes[0] & 3u, .static_dir = (bytes[0] & 4u) != 0, .star = (bytes[0] & 8u) != 0};
     const std::string_view data(reinterpret_cast<const char*>(bytes) + 1, size - 1);

@@ -1,0 +1,22 @@
+// Service routes: liveness, Prometheus metrics, stats as JSON.
+#include "metrics.hpp"
+#include "routes/handlers.hpp"
+
+namespace ssebus::server::routes::service {
+
+Outcome health(Context& ctx) {
+    return ctx.json(Status::ok, {{"status", "ok"}});
+}
+
+Outcome metrics(Context& ctx) {
+    const ResponseCounts responses{ctx.app.responses_2xx.load(), ctx.app.responses_4xx.load(),
+                                   ctx.app.responses_5xx.load()};
+    return text_response(ctx.req, Status::ok, prometheus_text(ctx.app.hub.stats(), responses, ctx.app.published_names.top()),
+                         "text/plain; version=0.0.4");
+}
+
+Outcome stats(Context& ctx) {
+    return ctx.json(Status::ok, ctx.app.hub.stats().to_json());
+}
+
+}  // namespace ssebus::server::routes::service
