@@ -41,15 +41,12 @@ std::string label_value(std::string_view v) {
     return out;
 }
 
-// Streams ended by reason, once HubStats counts them (a map of reason to count).
-template <typename Stats>
-void closed_by_reason(std::ostream& out, const Stats& s) {
-    if constexpr (requires { s.closed_by_reason; }) {
-        out << "# HELP ssebus_streams_closed_total Streams ended, by reason.\n"
-               "# TYPE ssebus_streams_closed_total counter\n";
-        for (const auto& [reason, n] : s.closed_by_reason)
-            out << "ssebus_streams_closed_total{reason=\"" << label_value(reason) << "\"} " << n << '\n';
-    }
+// Streams ended, by reason.
+void closed_by_reason(std::ostream& out, const HubStats& s) {
+    out << "# HELP ssebus_streams_closed_total Streams ended, by reason.\n"
+           "# TYPE ssebus_streams_closed_total counter\n";
+    for (const auto& [reason, n] : s.closed_by_reason)
+        out << "ssebus_streams_closed_total{reason=\"" << label_value(reason) << "\"} " << n << '\n';
 }
 
 }  // namespace

@@ -46,21 +46,7 @@
 // And the input read all at once must go through the same steps as read in pieces (but for
 // a bad line in a header that never ends: see LLVMFuzzerTestOneInput).
 //
-// fuzz-link and fuzz-libs name what scripts/fuzz builds with this target:
-// fuzz-link: native-server/routes/table.cpp native-server/routes/context.cpp native-server/routes/publish.cpp
-// fuzz-link: native-server/routes/service.cpp native-server/routes/events.cpp native-server/routes/v1.cpp
-// fuzz-link: native-server/routes/videos.cpp native-server/routes/sse.cpp native-server/routes/webhooks.cpp
-// fuzz-link: native-server/routes/demo_routes.cpp native-server/routes/static_files.cpp
-// fuzz-link: native-server/demo_webhook.cpp native-server/log.cpp
-// fuzz-link: native-server/http_util.cpp native-server/hub.cpp
-// fuzz-link: native-server/event.cpp native-server/demo.cpp native-server/mux.cpp
-// fuzz-link: native-server/jwt.cpp native-server/crypto.cpp native-server/builtin_page.cpp native-server/metrics.cpp
-// fuzz-libs: -lboost_url -lcrypto
 
-// Boost's assertions go through boost::assertion_failed below, so that one known false alarm
-// can be let through (see there); every other one still aborts. Only this file parses
-// requests, so only it builds Beast's parser, and builds it with the handler.
-#define BOOST_ENABLE_ASSERT_HANDLER
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -89,25 +75,6 @@
 #include "routes.hpp"
 #include "ssebus/sse_parser.hpp"
 
-namespace boost {
-
-// Boost 1.81's Beast asserts n >= 5 in parse_chunk_header when an empty chunked body ("0\r\n"
-// with no extension) is read up to its "0\r\n" and the next read adds a single byte. The
-// code after the assertion handles that case (it asks for more bytes), the server's release
-// build compiles the assertion out, and upstream relaxed it (boostorg/beast#2861).
-void assertion_failed(const char* expr, const char* function, const char* file, long line) {
-    if (std::string_view(expr) == "n >= 5" && std::string_view(function).find("parse_chunk_header") != std::string_view::npos)
-        return;
-    std::fprintf(stderr, "%s:%ld: %s: Boost assertion `%s' failed\n", file, line, function, expr);
-    std::abort();
-}
-
-void assertion_failed_msg(const char* expr, const char* msg, const char* function, const char* file, long line) {
-    std::fprintf(stderr, "%s:%ld: %s: Boost assertion `%s' failed: %s\n", file, line, function, expr, msg);
-    std::abort();
-}
-
-}  // namespace boost
 
 namespace {
 using fuzz::hash;
