@@ -48,7 +48,7 @@ TEST_CASE("an IPv6 address is written in brackets in its URL") {
     CHECK(server.urls() == std::vector<std::string>{"http://[::1]:" + std::to_string(server.port())});
 }
 
-TEST_CASE("--demo on an address that is not loopback needs demo_public_key") {
+TEST_CASE("the demo on an address that is not loopback needs demo_public_key") {
     auto c = test_config();
     c.demo = true;
     c.address = "0.0.0.0";
