@@ -86,6 +86,10 @@ const finalizer =
       })
     : null;
 
+// The unsubscribe that on() and once() return for one name, bound to its record (set in
+// the class's static block, where #remove is in scope).
+let unsubscribe;
+
 export class EventBus {
   #module;
   #core;
@@ -95,6 +99,7 @@ export class EventBus {
   #idle = 0; // key records with no subscription
   #total = 0; // live subscriptions
   #epoch = 1; // bumped by every pattern change; answers from an older epoch are stale
+  #removals = 0; // bumped by every removal, so that an emit in progress notices one
   #pendingAdds = []; // pattern subscriptions the core has not seen
   #pendingRemoves = []; // and removals of ones it has
   #onError = null;
@@ -128,16 +133,14 @@ export class EventBus {
   // it inlines; #subscribe does the rest and the checks.
   on(names, listener) {
     if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
-      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null);
-      return () => this.#remove(rec);
+      return unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null));
     }
     return this.#subscribe(names, listener, LIVE, 'on');
   }
 
   once(names, listener) {
     if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
-      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null);
-      return () => this.#remove(rec);
+      return unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null));
     }
     return this.#subscribe(names, listener, ONCE, 'once');
   }
@@ -158,14 +161,44 @@ export class EventBus {
   }
 
   emit(name, payload, meta) {
-    // Kept small so that it inlines: misses, patterns and a destroyed bus (whose key map
-    // stays empty) take the slow paths.
+    // Kept small so that it inlines: misses, patterns, a stale answer and a destroyed bus
+    // (whose key map stays empty) take the slow paths.
     const key = (typeof name === 'string' ? this.#keys[name] : undefined) ?? this.#emitKey(name);
-    let route = key.route;
-    if (route === null || key.epoch !== this.#epoch) route = this.#emitRoute(key);
+    if (key.ready !== this.#epoch) this.#emitRoute(key);
     if (meta === undefined) meta = key.meta;
-    // The length now: listeners added during this emit are not called by it.
-    for (let i = 0, n = route.length; i < n; i++) {
+    const fns = key.fns;
+    if (fns !== null) this.#run(key.route, fns, 0, payload, meta, name);
+    else this.#runChecked(key.route, 0, key.route.length, payload, meta, name);
+  }
+
+  // Calls fns[i..], the functions of route[i..]: both a snapshot, and the length now, so
+  // that listeners added during this emit are not called by it. The route has no once
+  // subscription (a route with one takes #runChecked). After a removal (by a listener, or
+  // by anything it called) the rest of the run checks each record, so that a listener
+  // removed before its turn is not called. The try is outside the loop, and a throw
+  // resumes after the listener that threw.
+  #run(route, fns, i, payload, meta, name) {
+    const removals = this.#removals;
+    const n = fns.length;
+    for (;;) {
+      try {
+        for (; i < n; i++) {
+          fns[i](payload, meta);
+          if (this.#removals !== removals) return this.#runChecked(route, i + 1, n, payload, meta, name);
+        }
+        return;
+      } catch (error) {
+        this.#report(error, name, route[i].fn);
+        if (this.#removals !== removals) return this.#runChecked(route, i + 1, n, payload, meta, name);
+        i++;
+      }
+    }
+  }
+
+  // Calls the records route[i..n), skipping those removed, consuming once subscriptions
+  // before their call (a re-emit from inside one does not see it).
+  #runChecked(route, i, n, payload, meta, name) {
+    for (; i < n; i++) {
       const sub = route[i];
       if (sub.state !== LIVE) {
         if (sub.state === DEAD) continue; // removed before its turn
@@ -205,7 +238,7 @@ export class EventBus {
     }
     const key = this.#key(name);
     if (key.pattern) return key.subs.length;
-    return (key.route === null || key.epoch !== this.#epoch ? this.#route(key) : key.route).length;
+    return (key.ready !== this.#epoch ? this.#route(key) : key.route).length;
   }
 
   clear() {
@@ -237,8 +270,7 @@ export class EventBus {
     checkNames(names, method);
     checkListener(listener, method);
     if (typeof names === 'string') {
-      const rec = this.#add(this.#key(names), listener, state, null);
-      return () => this.#remove(rec);
+      return unsubscribe.bind(this.#add(this.#key(names), listener, state, null));
     }
     const keys = names.map((n) => this.#key(n)); // refuse a bad name before adding any
     const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
@@ -266,10 +298,13 @@ export class EventBus {
       id,
       pattern,
       subs: EMPTY, // live subscriptions under this key, in order; replaced, never spliced
-      route: null, // the cached answer: records to call, in order
+      route: EMPTY, // the cached answer: records to call, in order
+      fns: EMPTY, // their functions when no record is a once subscription, else null
+      ready: 0, // the pattern epoch the cached answer belongs to; 0 once it is stale
       fromPatterns: NONE, // records that patterns give this name, in order
       epoch: 0, // the pattern epoch fromPatterns belongs to
       meta: Object.freeze({ name }),
+      bus: this,
     };
     this.#keys[name] = key;
     this.#becameIdle();
@@ -305,17 +340,12 @@ export class EventBus {
     if (group !== null) group.push(rec);
     const subs = key.subs;
     if (subs.length === 0) {
-      // A one-element array, the size it needs (a push would allocate room for 16). A
-      // cached answer that was the old array is the new one.
-      key.subs = [rec];
-      key.route = key.route === subs ? key.subs : null;
+      key.subs = [rec]; // the size it needs (a push would allocate room for 16)
       this.#idle--;
     } else {
-      // An emit in progress stops at the length it started with, so a push is safe; and a
-      // cached answer that is this very array sees the new record without a recompute.
-      subs.push(rec);
-      if (key.route !== subs) key.route = null;
+      subs.push(rec); // an emit in progress stops at the length it started with
     }
+    key.ready = 0;
     this.#total++;
     if (key.pattern) this.#addPattern(rec);
     return rec;
@@ -330,6 +360,7 @@ export class EventBus {
   #remove(rec) {
     if (rec.state === DEAD) return;
     rec.state = DEAD;
+    this.#removals++;
     this.#total--;
     const key = rec.key;
     // A new array: an emit in progress may be walking the old one.
@@ -340,8 +371,8 @@ export class EventBus {
       for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
     }
     key.subs = subs;
+    key.ready = 0;
     if (key.pattern) this.#removePattern(rec);
-    else key.route = key.route === old ? subs : null;
     if (subs.length === 0) this.#becameIdle();
   }
 
@@ -389,7 +420,17 @@ export class EventBus {
       key.epoch = this.#epoch;
     }
     const route = key.fromPatterns.length === 0 ? key.subs : mergeById(key.subs, key.fromPatterns);
+    let fns = [];
+    for (let i = 0; i < route.length; i++) {
+      if (route[i].state !== LIVE) {
+        fns = null;
+        break;
+      }
+      fns.push(route[i].fn);
+    }
     key.route = route;
+    key.fns = fns;
+    key.ready = this.#epoch;
     return route;
   }
 
@@ -425,6 +466,7 @@ export class EventBus {
 
   #dropAll() {
     for (const name in this.#keys) for (const rec of this.#keys[name].subs) rec.state = DEAD;
+    this.#removals++;
     this.#keys = new Names();
     this.#patternSubs = new Map();
     this.#pendingAdds = [];
@@ -432,6 +474,13 @@ export class EventBus {
     this.#idle = 0;
     this.#total = 0;
     this.#epoch++;
+  }
+
+  static {
+    // A bound function rather than a closure: one allocation instead of two.
+    unsubscribe = function () {
+      this.key.bus.#remove(this);
+    };
   }
 }
 

@@ -330,6 +330,43 @@ describe('during an emit (EventTarget rules)', () => {
     assert.deepEqual(seen, ['a']);
   });
 
+  it('a listener removed by a nested emit of another name is not called', () => {
+    const seen = [];
+    let offC;
+    bus.on('other', () => offC());
+    bus.on('x', () => {
+      seen.push('a');
+      bus.emit('other');
+    });
+    bus.on('x', () => seen.push('b'));
+    offC = bus.on('x', () => seen.push('c'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
+  it('a pattern listener removed before its turn is not called', () => {
+    const seen = [];
+    let offPattern;
+    bus.on('x:y', () => {
+      seen.push('a');
+      offPattern();
+    });
+    offPattern = bus.on('x:*', () => seen.push('pattern'));
+    bus.on('x:y', () => seen.push('b'));
+    bus.emit('x:y');
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
+  it('a once listener among others runs once and the others every time', () => {
+    const seen = [];
+    bus.on('x', () => seen.push('a'));
+    bus.once('x', () => seen.push('once'));
+    bus.on('x', () => seen.push('b'));
+    bus.emit('x');
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'once', 'b', 'a', 'b']);
+  });
+
   it('re-entrant emits run in order, depth first', () => {
     const seen = [];
     bus.on('outer', () => {
@@ -356,6 +393,63 @@ describe('errors in listeners', () => {
     bus.emit('x');
     assert.deepEqual(seen, ['a', 'c']);
     assert.deepEqual(errors, [['boom', 'x']]);
+  });
+
+  it('onError gets the listener that threw, for each one that throws', () => {
+    const errors = [];
+    bus.onError = (error, context) => errors.push([error.message, context.listener]);
+    const seen = [];
+    const first = () => {
+      throw new Error('first');
+    };
+    const second = () => {
+      throw new Error('second');
+    };
+    bus.on('x', first);
+    bus.on('x', () => seen.push('b'));
+    bus.on('x', second);
+    bus.on('x', () => seen.push('d'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['b', 'd']);
+    assert.deepEqual(errors, [
+      ['first', first],
+      ['second', second],
+    ]);
+  });
+
+  it('a listener that removes a later one and then throws: the removed one is not called, the rest are', () => {
+    const errors = [];
+    bus.onError = (error) => errors.push(error.message);
+    const seen = [];
+    let offC;
+    bus.on('x', () => {
+      seen.push('a');
+      offC();
+      throw new Error('boom');
+    });
+    bus.on('x', () => seen.push('b'));
+    offC = bus.on('x', () => seen.push('c'));
+    bus.on('x', () => seen.push('d'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'b', 'd']);
+    assert.deepEqual(errors, ['boom']);
+  });
+
+  it('after a listener throws, a removal later in the same emit is still honoured', () => {
+    bus.onError = () => {};
+    const seen = [];
+    let offD;
+    bus.on('x', () => {
+      throw new Error('boom');
+    });
+    bus.on('x', () => {
+      seen.push('b');
+      offD();
+    });
+    bus.on('x', () => seen.push('c'));
+    offD = bus.on('x', () => seen.push('d'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['b', 'c']);
   });
 
   it('without onError, reports through reportError', () => {
