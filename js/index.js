@@ -45,6 +45,8 @@ const EMPTY = [];
 // What patterns give a name while no pattern is subscribed. Never written to.
 const NONE = Object.freeze([]);
 
+const isOnce = (rec) => rec.state === ONCE;
+
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 
 function checkListener(listener, method) {
@@ -85,10 +87,6 @@ const finalizer =
         if (!core.isDeleted()) core.delete();
       })
     : null;
-
-// The unsubscribe that on() and once() return for one name, bound to its record (set in
-// the class's static block, where #remove is in scope).
-let unsubscribe;
 
 export class EventBus {
   #module;
@@ -133,14 +131,14 @@ export class EventBus {
   // it inlines; #subscribe does the rest and the checks.
   on(names, listener) {
     if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
-      return unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null));
+      return EventBus.#unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null));
     }
     return this.#subscribe(names, listener, LIVE, 'on');
   }
 
   once(names, listener) {
     if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
-      return unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null));
+      return EventBus.#unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null));
     }
     return this.#subscribe(names, listener, ONCE, 'once');
   }
@@ -180,15 +178,17 @@ export class EventBus {
   #run(route, fns, i, payload, meta, name) {
     const removals = this.#removals;
     const n = fns.length;
+    let fn;
     for (;;) {
       try {
         for (; i < n; i++) {
-          fns[i](payload, meta);
+          fn = fns[i];
+          fn(payload, meta);
           if (this.#removals !== removals) return this.#runChecked(route, i + 1, n, payload, meta, name);
         }
         return;
       } catch (error) {
-        this.#report(error, name, route[i].fn);
+        this.#report(error, name, fn);
         if (this.#removals !== removals) return this.#runChecked(route, i + 1, n, payload, meta, name);
         i++;
       }
@@ -270,7 +270,7 @@ export class EventBus {
     checkNames(names, method);
     checkListener(listener, method);
     if (typeof names === 'string') {
-      return unsubscribe.bind(this.#add(this.#key(names), listener, state, null));
+      return EventBus.#unsubscribe.bind(this.#add(this.#key(names), listener, state, null));
     }
     const keys = names.map((n) => this.#key(n)); // refuse a bad name before adding any
     const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
@@ -300,6 +300,7 @@ export class EventBus {
       subs: EMPTY, // live subscriptions under this key, in order; replaced, never spliced
       route: EMPTY, // the cached answer: records to call, in order
       fns: EMPTY, // their functions when no record is a once subscription, else null
+      spare: null, // a one-element array this key's subs no longer use, for reuse
       ready: 0, // the pattern epoch the cached answer belongs to; 0 once it is stale
       fromPatterns: NONE, // records that patterns give this name, in order
       epoch: 0, // the pattern epoch fromPatterns belongs to
@@ -340,12 +341,25 @@ export class EventBus {
     if (group !== null) group.push(rec);
     const subs = key.subs;
     if (subs.length === 0) {
-      key.subs = [rec]; // the size it needs (a push would allocate room for 16)
+      // A one-element array, the size it needs (a push would allocate room for 16).
+      let one = key.spare;
+      if (one === null) one = [rec];
+      else {
+        one[0] = rec;
+        key.spare = null;
+      }
+      key.subs = one;
       this.#idle--;
+      if (key.route === subs) {
+        // The answer was the name's own (empty) array, so no pattern gives it: the new
+        // one is the answer, without a recompute.
+        key.route = key.subs;
+        key.fns = state === LIVE ? [fn] : null;
+      } else key.ready = 0;
     } else {
       subs.push(rec); // an emit in progress stops at the length it started with
+      key.ready = 0;
     }
-    key.ready = 0;
     this.#total++;
     if (key.pattern) this.#addPattern(rec);
     return rec;
@@ -369,9 +383,18 @@ export class EventBus {
     if (old.length !== 1) {
       subs = [];
       for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
+      key.ready = 0;
+    } else {
+      // A one-element array can be reused: an emit walking it reads its one element
+      // before the call, and nothing after.
+      key.spare = old;
+      if (key.route === old) {
+        // The name's last subscription, and no pattern gives it: the answer is empty.
+        key.route = EMPTY;
+        key.fns = EMPTY;
+      } else key.ready = 0;
     }
     key.subs = subs;
-    key.ready = 0;
     if (key.pattern) this.#removePattern(rec);
     if (subs.length === 0) this.#becameIdle();
   }
@@ -420,13 +443,10 @@ export class EventBus {
       key.epoch = this.#epoch;
     }
     const route = key.fromPatterns.length === 0 ? key.subs : mergeById(key.subs, key.fromPatterns);
-    let fns = [];
-    for (let i = 0; i < route.length; i++) {
-      if (route[i].state !== LIVE) {
-        fns = null;
-        break;
-      }
-      fns.push(route[i].fn);
+    let fns = null;
+    if (!route.some(isOnce)) {
+      fns = [];
+      for (let i = 0; i < route.length; i++) fns.push(route[i].fn);
     }
     key.route = route;
     key.fns = fns;
@@ -476,11 +496,10 @@ export class EventBus {
     this.#epoch++;
   }
 
-  static {
-    // A bound function rather than a closure: one allocation instead of two.
-    unsubscribe = function () {
-      this.key.bus.#remove(this);
-    };
+  // What on() and once() return for one name, bound to the record: a bound function is
+  // one allocation, a closure two (itself and its context).
+  static #unsubscribe() {
+    this.key.bus.#remove(this);
   }
 }
 
