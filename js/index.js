@@ -42,6 +42,10 @@ const DEAD = 2;
 // of array.)
 const EMPTY = [];
 
+// The functions of an answer that emit must not walk as they are: it is stale, or it
+// has a once subscription. Never written to.
+const SLOW = [];
+
 // What patterns give a name while no pattern is subscribed. Never written to.
 const NONE = Object.freeze([]);
 
@@ -97,6 +101,8 @@ export class EventBus {
   #idle = 0; // key records with no subscription
   #total = 0; // live subscriptions
   #epoch = 1; // bumped by every pattern change; answers from an older epoch are stale
+  #routed = []; // the keys whose answer was computed in this epoch
+  #routedLimit = 2 * IDLE_KEYS_HIGH;
   #removals = 0; // bumped by every removal, so that an emit in progress notices one
   #pendingAdds = []; // pattern subscriptions the core has not seen
   #pendingRemoves = []; // and removals of ones it has
@@ -159,14 +165,20 @@ export class EventBus {
   }
 
   emit(name, payload, meta) {
-    // Kept small so that it inlines: misses, patterns, a stale answer and a destroyed bus
-    // (whose key map stays empty) take the slow paths.
+    // Kept small so that it inlines: misses, patterns, a stale answer, an answer with a
+    // once subscription and a destroyed bus (whose key map stays empty) take slow paths.
     const key = (typeof name === 'string' ? this.#keys[name] : undefined) ?? this.#emitKey(name);
-    if (key.ready !== this.#epoch) this.#emitRoute(key);
     if (meta === undefined) meta = key.meta;
     const fns = key.fns;
-    if (fns !== null) this.#run(key.route, fns, 0, payload, meta, name);
-    else this.#runChecked(key.route, 0, key.route.length, payload, meta, name);
+    if (fns !== SLOW) this.#run(key.route, fns, 0, payload, meta, name);
+    else this.#emitSlow(key, payload, meta, name);
+  }
+
+  #emitSlow(key, payload, meta, name) {
+    if (key.ready !== this.#epoch) this.#emitRoute(key);
+    const route = key.route;
+    if (key.fns !== SLOW) this.#run(route, key.fns, 0, payload, meta, name);
+    else this.#runChecked(route, 0, route.length, payload, meta, name);
   }
 
   // Calls fns[i..], the functions of route[i..]: both a snapshot, and the length now, so
@@ -299,9 +311,10 @@ export class EventBus {
       pattern,
       subs: EMPTY, // live subscriptions under this key, in order; replaced, never spliced
       route: EMPTY, // the cached answer: records to call, in order
-      fns: EMPTY, // their functions when no record is a once subscription, else null
+      fns: SLOW, // their functions, or SLOW when the answer is stale or has a once
       spare: null, // a one-element array this key's subs no longer use, for reuse
       ready: 0, // the pattern epoch the cached answer belongs to; 0 once it is stale
+      listed: 0, // the epoch in which the key was last put in #routed
       fromPatterns: NONE, // records that patterns give this name, in order
       epoch: 0, // the pattern epoch fromPatterns belongs to
       meta: Object.freeze({ name }),
@@ -350,15 +363,15 @@ export class EventBus {
       }
       key.subs = one;
       this.#idle--;
-      if (key.route === subs) {
+      if (key.route === subs && key.ready === this.#epoch) {
         // The answer was the name's own (empty) array, so no pattern gives it: the new
         // one is the answer, without a recompute.
-        key.route = key.subs;
-        key.fns = state === LIVE ? [fn] : null;
-      } else key.ready = 0;
+        key.route = one;
+        key.fns = state === LIVE ? [fn] : SLOW;
+      } else this.#stale(key);
     } else {
       subs.push(rec); // an emit in progress stops at the length it started with
-      key.ready = 0;
+      this.#stale(key);
     }
     this.#total++;
     if (key.pattern) this.#addPattern(rec);
@@ -367,7 +380,7 @@ export class EventBus {
 
   #addPattern(rec) {
     this.#patternSubs.set(rec.id, rec);
-    this.#epoch++;
+    this.#newEpoch();
     if (this.#pendingAdds.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
@@ -383,16 +396,16 @@ export class EventBus {
     if (old.length !== 1) {
       subs = [];
       for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
-      key.ready = 0;
+      this.#stale(key);
     } else {
       // A one-element array can be reused: an emit walking it reads its one element
       // before the call, and nothing after.
       key.spare = old;
-      if (key.route === old) {
+      if (key.route === old && key.ready === this.#epoch) {
         // The name's last subscription, and no pattern gives it: the answer is empty.
         key.route = EMPTY;
         key.fns = EMPTY;
-      } else key.ready = 0;
+      } else this.#stale(key);
     }
     key.subs = subs;
     if (key.pattern) this.#removePattern(rec);
@@ -401,7 +414,7 @@ export class EventBus {
 
   #removePattern(rec) {
     this.#patternSubs.delete(rec.id);
-    this.#epoch++;
+    this.#newEpoch();
     if (rec.flushed && this.#pendingRemoves.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
@@ -443,7 +456,7 @@ export class EventBus {
       key.epoch = this.#epoch;
     }
     const route = key.fromPatterns.length === 0 ? key.subs : mergeById(key.subs, key.fromPatterns);
-    let fns = null;
+    let fns = SLOW;
     if (!route.some(isOnce)) {
       fns = [];
       for (let i = 0; i < route.length; i++) fns.push(route[i].fn);
@@ -451,7 +464,30 @@ export class EventBus {
     key.route = route;
     key.fns = fns;
     key.ready = this.#epoch;
+    if (key.listed !== this.#epoch) {
+      key.listed = this.#epoch;
+      // Keys dropped from the table stay listed until the next pattern change; past a
+      // bound, only those still in it are kept, so that distinct names leave memory flat.
+      if (this.#routed.push(key) > this.#routedLimit) {
+        const keys = this.#keys;
+        this.#routed = this.#routed.filter((k) => keys[k.name] === k);
+        this.#routedLimit = Math.max(2 * IDLE_KEYS_HIGH, 2 * this.#routed.length);
+      }
+    }
     return route;
+  }
+
+  #stale(key) {
+    key.ready = 0;
+    key.fns = SLOW;
+  }
+
+  // A pattern change: every answer may change. The answers cached in this epoch stop
+  // being used by emit's fast path; the others already are not.
+  #newEpoch() {
+    this.#epoch++;
+    for (const key of this.#routed) key.fns = SLOW;
+    this.#routed = [];
   }
 
   // The pattern subscriptions that match the key's name, in order, from the core.
@@ -493,7 +529,7 @@ export class EventBus {
     this.#pendingRemoves = [];
     this.#idle = 0;
     this.#total = 0;
-    this.#epoch++;
+    this.#newEpoch();
   }
 
   // What on() and once() return for one name, bound to the record: a bound function is

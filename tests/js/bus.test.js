@@ -613,3 +613,25 @@ describe('destroy', () => {
     assert.equal(n, 0);
   });
 });
+
+describe('distinct names', () => {
+  const noGc =
+    typeof globalThis.gc !== 'function' && 'needs globalThis.gc to measure the JS heap: run node --expose-gc --test';
+  it('emitting 300,000 distinct names with listeners keeps the JS heap flat', { skip: noGc }, () => {
+    let calls = 0;
+    bus.on('steady', () => calls++);
+    const heap = () => {
+      globalThis.gc();
+      return process.memoryUsage().heapUsed;
+    };
+    for (let i = 0; i < 10_000; i++) bus.emit(`warm:${i}`);
+    const before = heap();
+    for (let i = 0; i < 300_000; i++) {
+      bus.emit(`name:${i}`);
+      bus.emit('steady');
+    }
+    const grown = heap() - before;
+    assert.equal(calls, 300_000);
+    assert.ok(grown < 16 * 1024 * 1024, `the heap grew by ${(grown / 1048576).toFixed(1)} MiB`);
+  });
+});
