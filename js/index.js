@@ -7,12 +7,17 @@
 // and `once` never cross into WebAssembly; a name crosses once, the first time it is
 // emitted while some pattern is subscribed.
 //
-// Each name's answer is cached as an array of listener records, so that a steady emit is
-// one table lookup and a loop. The part that patterns give a name is asked of the core and
-// dropped after any pattern change (an epoch); the name's own subscriptions are held here
-// in order. Subscription ids only increase, so merging the two by id is registration
-// order. Pattern changes are batched and reach the core, in one call, the next time an
-// answer is needed.
+// Each name's answer is cached as an array of listener records and, beside it, an array
+// of their functions, so that a steady emit is one table lookup and a loop over bare
+// functions. The arrays are replaced, never spliced: an emit walks the ones it started
+// with, up to their length then. A counter bumped by every removal tells it to check the
+// records for the rest of the walk (a listener removed before its turn is not called);
+// an answer with a once subscription is walked by records from the start. The part that
+// patterns give a name is asked of the core; a pattern change (a new epoch) marks the
+// answers cached since the last one stale. The name's own subscriptions are held here in
+// order. Subscription ids only increase, so merging the two by id is registration order.
+// Pattern changes are batched and reach the core, in one call, the next time an answer
+// is needed.
 
 import { EventBridge } from './bridge.js';
 import { loadCore, loadedCore } from './core.js';
