@@ -7,17 +7,11 @@
 // and `once` never cross into WebAssembly; a name crosses once, the first time it is
 // emitted while some pattern is subscribed.
 //
-// Each name's answer is cached as an array of listener records and, beside it, an array
-// of their functions, so that a steady emit is one table lookup and a loop over bare
-// functions. The arrays are replaced, never spliced: an emit walks the ones it started
-// with, up to their length then. A counter bumped by every removal tells it to check the
-// records for the rest of the walk (a listener removed before its turn is not called);
-// an answer with a once subscription is walked by records from the start. The part that
-// patterns give a name is asked of the core; a pattern change (a new epoch) marks the
-// answers cached since the last one stale. The name's own subscriptions are held here in
-// order. Subscription ids only increase, so merging the two by id is registration order.
-// Pattern changes are batched and reach the core, in one call, the next time an answer
-// is needed.
+// Each name's answer is cached as its listener records and their functions, so that a
+// steady emit is a lookup and a loop over functions (see #run). What patterns give a name
+// is asked of the core and marked stale by any pattern change (an epoch). Ids only
+// increase, so merging a name's own subscriptions with those by id is registration order.
+// Pattern changes are batched and reach the core, in one call, when an answer is needed.
 
 import { EventBridge } from './bridge.js';
 import { loadCore, loadedCore } from './core.js';
@@ -47,8 +41,7 @@ const DEAD = 2;
 // of array.)
 const EMPTY = [];
 
-// The functions of an answer that emit must not walk as they are: it is stale, or it
-// has a once subscription. Never written to.
+// The functions of an answer that is stale or has a once subscription. Never written to.
 const SLOW = [];
 
 // What patterns give a name while no pattern is subscribed. Never written to.
@@ -170,8 +163,7 @@ export class EventBus {
   }
 
   emit(name, payload, meta) {
-    // Kept small so that it inlines: misses, patterns, a stale answer, an answer with a
-    // once subscription and a destroyed bus (whose key map stays empty) take slow paths.
+    // Kept small so that it inlines; a destroyed bus's key map is empty.
     const key = (typeof name === 'string' ? this.#keys[name] : undefined) ?? this.#emitKey(name);
     if (meta === undefined) meta = key.meta;
     const fns = key.fns;
@@ -186,12 +178,9 @@ export class EventBus {
     else this.#runChecked(route, 0, route.length, payload, meta, name);
   }
 
-  // Calls fns[i..], the functions of route[i..]: both a snapshot, and the length now, so
-  // that listeners added during this emit are not called by it. The route has no once
-  // subscription (a route with one takes #runChecked). After a removal (by a listener, or
-  // by anything it called) the rest of the run checks each record, so that a listener
-  // removed before its turn is not called. The try is outside the loop, and a throw
-  // resumes after the listener that threw.
+  // Calls fns[i..n), the functions of route[i..n) (arrays replaced, never spliced; n the
+  // length now, so listeners added meanwhile are not called). After any removal the rest
+  // is checked record by record. A throw resumes after the listener that threw.
   #run(route, fns, i, payload, meta, name) {
     const removals = this.#removals;
     const n = fns.length;
@@ -212,8 +201,7 @@ export class EventBus {
     }
   }
 
-  // Calls the records route[i..n), skipping those removed, consuming once subscriptions
-  // before their call (a re-emit from inside one does not see it).
+  // Calls route[i..n), skipping removed records and consuming once ones before the call.
   #runChecked(route, i, n, payload, meta, name) {
     for (; i < n; i++) {
       const sub = route[i];
@@ -369,8 +357,7 @@ export class EventBus {
       key.subs = one;
       this.#idle--;
       if (key.route === subs && key.ready === this.#epoch) {
-        // The answer was the name's own (empty) array, so no pattern gives it: the new
-        // one is the answer, without a recompute.
+        // No pattern gives the name: its own array is the answer.
         key.route = one;
         key.fns = state === LIVE ? [fn] : SLOW;
       } else this.#stale(key);
@@ -403,11 +390,9 @@ export class EventBus {
       for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
       this.#stale(key);
     } else {
-      // A one-element array can be reused: an emit walking it reads its one element
-      // before the call, and nothing after.
+      // Reusable: an emit reads a one-element array before its call, never after.
       key.spare = old;
       if (key.route === old && key.ready === this.#epoch) {
-        // The name's last subscription, and no pattern gives it: the answer is empty.
         key.route = EMPTY;
         key.fns = EMPTY;
       } else this.#stale(key);
@@ -471,8 +456,7 @@ export class EventBus {
     key.ready = this.#epoch;
     if (key.listed !== this.#epoch) {
       key.listed = this.#epoch;
-      // Keys dropped from the table stay listed until the next pattern change; past a
-      // bound, only those still in it are kept, so that distinct names leave memory flat.
+      // Past a bound, keys dropped from the table are dropped here too.
       if (this.#routed.push(key) > this.#routedLimit) {
         const keys = this.#keys;
         this.#routed = this.#routed.filter((k) => keys[k.name] === k);
@@ -487,8 +471,7 @@ export class EventBus {
     key.fns = SLOW;
   }
 
-  // A pattern change: every answer may change. The answers cached in this epoch stop
-  // being used by emit's fast path; the others already are not.
+  // A pattern change: the answers cached since the last one are stale.
   #newEpoch() {
     this.#epoch++;
     for (const key of this.#routed) key.fns = SLOW;
@@ -537,8 +520,7 @@ export class EventBus {
     this.#newEpoch();
   }
 
-  // What on() and once() return for one name, bound to the record: a bound function is
-  // one allocation, a closure two (itself and its context).
+  // on()/once() return it bound to the record: one allocation, where a closure takes two.
   static #unsubscribe() {
     this.key.bus.#remove(this);
   }
