@@ -7,12 +7,11 @@
 // and `once` never cross into WebAssembly; a name crosses once, the first time it is
 // emitted while some pattern is subscribed.
 //
-// Each name's answer is cached as an array of listener records, so that a steady emit is
-// one table lookup and a loop. The part that patterns give a name is asked of the core and
-// dropped after any pattern change (an epoch); the name's own subscriptions are held here
-// in order. Subscription ids only increase, so merging the two by id is registration
-// order. Pattern changes are batched and reach the core, in one call, the next time an
-// answer is needed.
+// Each name's answer is cached as its listener records and their functions, so that a
+// steady emit is a lookup and a loop over functions (see #run). What patterns give a name
+// is asked of the core and marked stale by any pattern change (an epoch). Ids only
+// increase, so merging a name's own subscriptions with those by id is registration order.
+// Pattern changes are batched and reach the core, in one call, when an answer is needed.
 
 import { EventBridge } from './bridge.js';
 import { loadCore, loadedCore } from './core.js';
@@ -42,8 +41,13 @@ const DEAD = 2;
 // of array.)
 const EMPTY = [];
 
+// The functions of an answer that is stale or has a once subscription. Never written to.
+const SLOW = [];
+
 // What patterns give a name while no pattern is subscribed. Never written to.
 const NONE = Object.freeze([]);
+
+const isOnce = (rec) => rec.state === ONCE;
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 
@@ -95,6 +99,9 @@ export class EventBus {
   #idle = 0; // key records with no subscription
   #total = 0; // live subscriptions
   #epoch = 1; // bumped by every pattern change; answers from an older epoch are stale
+  #routed = []; // the keys whose answer was computed in this epoch
+  #routedLimit = 2 * IDLE_KEYS_HIGH;
+  #removals = 0; // bumped by every removal, so that an emit in progress notices one
   #pendingAdds = []; // pattern subscriptions the core has not seen
   #pendingRemoves = []; // and removals of ones it has
   #onError = null;
@@ -128,16 +135,14 @@ export class EventBus {
   // it inlines; #subscribe does the rest and the checks.
   on(names, listener) {
     if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
-      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null);
-      return () => this.#remove(rec);
+      return EventBus.#unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, LIVE, null));
     }
     return this.#subscribe(names, listener, LIVE, 'on');
   }
 
   once(names, listener) {
     if (typeof names === 'string' && typeof listener === 'function' && this.#core !== null) {
-      const rec = this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null);
-      return () => this.#remove(rec);
+      return EventBus.#unsubscribe.bind(this.#add(this.#keys[names] ?? this.#key(names), listener, ONCE, null));
     }
     return this.#subscribe(names, listener, ONCE, 'once');
   }
@@ -158,14 +163,47 @@ export class EventBus {
   }
 
   emit(name, payload, meta) {
-    // Kept small so that it inlines: misses, patterns and a destroyed bus (whose key map
-    // stays empty) take the slow paths.
+    // Kept small so that it inlines; a destroyed bus's key map is empty.
     const key = (typeof name === 'string' ? this.#keys[name] : undefined) ?? this.#emitKey(name);
-    let route = key.route;
-    if (route === null || key.epoch !== this.#epoch) route = this.#emitRoute(key);
     if (meta === undefined) meta = key.meta;
-    // The length now: listeners added during this emit are not called by it.
-    for (let i = 0, n = route.length; i < n; i++) {
+    const fns = key.fns;
+    if (fns !== SLOW) this.#run(key.route, fns, 0, payload, meta, name);
+    else this.#emitSlow(key, payload, meta, name);
+  }
+
+  #emitSlow(key, payload, meta, name) {
+    if (key.ready !== this.#epoch) this.#emitRoute(key);
+    const route = key.route;
+    if (key.fns !== SLOW) this.#run(route, key.fns, 0, payload, meta, name);
+    else this.#runChecked(route, 0, route.length, payload, meta, name);
+  }
+
+  // Calls fns[i..n), the functions of route[i..n) (arrays replaced, never spliced; n the
+  // length now, so listeners added meanwhile are not called). After any removal the rest
+  // is checked record by record. A throw resumes after the listener that threw.
+  #run(route, fns, i, payload, meta, name) {
+    const removals = this.#removals;
+    const n = fns.length;
+    let fn;
+    for (;;) {
+      try {
+        for (; i < n; i++) {
+          fn = fns[i];
+          fn(payload, meta);
+          if (this.#removals !== removals) return this.#runChecked(route, i + 1, n, payload, meta, name);
+        }
+        return;
+      } catch (error) {
+        this.#report(error, name, fn);
+        if (this.#removals !== removals) return this.#runChecked(route, i + 1, n, payload, meta, name);
+        i++;
+      }
+    }
+  }
+
+  // Calls route[i..n), skipping removed records and consuming once ones before the call.
+  #runChecked(route, i, n, payload, meta, name) {
+    for (; i < n; i++) {
       const sub = route[i];
       if (sub.state !== LIVE) {
         if (sub.state === DEAD) continue; // removed before its turn
@@ -205,7 +243,7 @@ export class EventBus {
     }
     const key = this.#key(name);
     if (key.pattern) return key.subs.length;
-    return (key.route === null || key.epoch !== this.#epoch ? this.#route(key) : key.route).length;
+    return (key.ready !== this.#epoch ? this.#route(key) : key.route).length;
   }
 
   clear() {
@@ -237,8 +275,7 @@ export class EventBus {
     checkNames(names, method);
     checkListener(listener, method);
     if (typeof names === 'string') {
-      const rec = this.#add(this.#key(names), listener, state, null);
-      return () => this.#remove(rec);
+      return EventBus.#unsubscribe.bind(this.#add(this.#key(names), listener, state, null));
     }
     const keys = names.map((n) => this.#key(n)); // refuse a bad name before adding any
     const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
@@ -266,10 +303,15 @@ export class EventBus {
       id,
       pattern,
       subs: EMPTY, // live subscriptions under this key, in order; replaced, never spliced
-      route: null, // the cached answer: records to call, in order
+      route: EMPTY, // the cached answer: records to call, in order
+      fns: SLOW, // their functions, or SLOW when the answer is stale or has a once
+      spare: null, // a one-element array this key's subs no longer use, for reuse
+      ready: 0, // the pattern epoch the cached answer belongs to; 0 once it is stale
+      listed: 0, // the epoch in which the key was last put in #routed
       fromPatterns: NONE, // records that patterns give this name, in order
       epoch: 0, // the pattern epoch fromPatterns belongs to
       meta: Object.freeze({ name }),
+      bus: this,
     };
     this.#keys[name] = key;
     this.#becameIdle();
@@ -305,16 +347,23 @@ export class EventBus {
     if (group !== null) group.push(rec);
     const subs = key.subs;
     if (subs.length === 0) {
-      // A one-element array, the size it needs (a push would allocate room for 16). A
-      // cached answer that was the old array is the new one.
-      key.subs = [rec];
-      key.route = key.route === subs ? key.subs : null;
+      // A one-element array, the size it needs (a push would allocate room for 16).
+      let one = key.spare;
+      if (one === null) one = [rec];
+      else {
+        one[0] = rec;
+        key.spare = null;
+      }
+      key.subs = one;
       this.#idle--;
+      if (key.route === subs && key.ready === this.#epoch) {
+        // No pattern gives the name: its own array is the answer.
+        key.route = one;
+        key.fns = state === LIVE ? [fn] : SLOW;
+      } else this.#stale(key);
     } else {
-      // An emit in progress stops at the length it started with, so a push is safe; and a
-      // cached answer that is this very array sees the new record without a recompute.
-      subs.push(rec);
-      if (key.route !== subs) key.route = null;
+      subs.push(rec); // an emit in progress stops at the length it started with
+      this.#stale(key);
     }
     this.#total++;
     if (key.pattern) this.#addPattern(rec);
@@ -323,13 +372,14 @@ export class EventBus {
 
   #addPattern(rec) {
     this.#patternSubs.set(rec.id, rec);
-    this.#epoch++;
+    this.#newEpoch();
     if (this.#pendingAdds.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
   #remove(rec) {
     if (rec.state === DEAD) return;
     rec.state = DEAD;
+    this.#removals++;
     this.#total--;
     const key = rec.key;
     // A new array: an emit in progress may be walking the old one.
@@ -338,16 +388,23 @@ export class EventBus {
     if (old.length !== 1) {
       subs = [];
       for (let i = 0; i < old.length; i++) if (old[i] !== rec) subs.push(old[i]);
+      this.#stale(key);
+    } else {
+      // Reusable: an emit reads a one-element array before its call, never after.
+      key.spare = old;
+      if (key.route === old && key.ready === this.#epoch) {
+        key.route = EMPTY;
+        key.fns = EMPTY;
+      } else this.#stale(key);
     }
     key.subs = subs;
     if (key.pattern) this.#removePattern(rec);
-    else key.route = key.route === old ? subs : null;
     if (subs.length === 0) this.#becameIdle();
   }
 
   #removePattern(rec) {
     this.#patternSubs.delete(rec.id);
-    this.#epoch++;
+    this.#newEpoch();
     if (rec.flushed && this.#pendingRemoves.push(rec) > PENDING_LIMIT) this.#flush();
   }
 
@@ -389,8 +446,36 @@ export class EventBus {
       key.epoch = this.#epoch;
     }
     const route = key.fromPatterns.length === 0 ? key.subs : mergeById(key.subs, key.fromPatterns);
+    let fns = SLOW;
+    if (!route.some(isOnce)) {
+      fns = [];
+      for (let i = 0; i < route.length; i++) fns.push(route[i].fn);
+    }
     key.route = route;
+    key.fns = fns;
+    key.ready = this.#epoch;
+    if (key.listed !== this.#epoch) {
+      key.listed = this.#epoch;
+      // Past a bound, keys dropped from the table are dropped here too.
+      if (this.#routed.push(key) > this.#routedLimit) {
+        const keys = this.#keys;
+        this.#routed = this.#routed.filter((k) => keys[k.name] === k);
+        this.#routedLimit = Math.max(2 * IDLE_KEYS_HIGH, 2 * this.#routed.length);
+      }
+    }
     return route;
+  }
+
+  #stale(key) {
+    key.ready = 0;
+    key.fns = SLOW;
+  }
+
+  // A pattern change: the answers cached since the last one are stale.
+  #newEpoch() {
+    this.#epoch++;
+    for (const key of this.#routed) key.fns = SLOW;
+    this.#routed = [];
   }
 
   // The pattern subscriptions that match the key's name, in order, from the core.
@@ -425,13 +510,19 @@ export class EventBus {
 
   #dropAll() {
     for (const name in this.#keys) for (const rec of this.#keys[name].subs) rec.state = DEAD;
+    this.#removals++;
     this.#keys = new Names();
     this.#patternSubs = new Map();
     this.#pendingAdds = [];
     this.#pendingRemoves = [];
     this.#idle = 0;
     this.#total = 0;
-    this.#epoch++;
+    this.#newEpoch();
+  }
+
+  // on()/once() return it bound to the record: one allocation, where a closure takes two.
+  static #unsubscribe() {
+    this.key.bus.#remove(this);
   }
 }
 

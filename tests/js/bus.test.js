@@ -330,6 +330,43 @@ describe('during an emit (EventTarget rules)', () => {
     assert.deepEqual(seen, ['a']);
   });
 
+  it('a listener removed by a nested emit of another name is not called', () => {
+    const seen = [];
+    let offC;
+    bus.on('other', () => offC());
+    bus.on('x', () => {
+      seen.push('a');
+      bus.emit('other');
+    });
+    bus.on('x', () => seen.push('b'));
+    offC = bus.on('x', () => seen.push('c'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
+  it('a pattern listener removed before its turn is not called', () => {
+    const seen = [];
+    let offPattern;
+    bus.on('x:y', () => {
+      seen.push('a');
+      offPattern();
+    });
+    offPattern = bus.on('x:*', () => seen.push('pattern'));
+    bus.on('x:y', () => seen.push('b'));
+    bus.emit('x:y');
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
+  it('a once listener among others runs once and the others every time', () => {
+    const seen = [];
+    bus.on('x', () => seen.push('a'));
+    bus.once('x', () => seen.push('once'));
+    bus.on('x', () => seen.push('b'));
+    bus.emit('x');
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'once', 'b', 'a', 'b']);
+  });
+
   it('re-entrant emits run in order, depth first', () => {
     const seen = [];
     bus.on('outer', () => {
@@ -356,6 +393,63 @@ describe('errors in listeners', () => {
     bus.emit('x');
     assert.deepEqual(seen, ['a', 'c']);
     assert.deepEqual(errors, [['boom', 'x']]);
+  });
+
+  it('onError gets the listener that threw, for each one that throws', () => {
+    const errors = [];
+    bus.onError = (error, context) => errors.push([error.message, context.listener]);
+    const seen = [];
+    const first = () => {
+      throw new Error('first');
+    };
+    const second = () => {
+      throw new Error('second');
+    };
+    bus.on('x', first);
+    bus.on('x', () => seen.push('b'));
+    bus.on('x', second);
+    bus.on('x', () => seen.push('d'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['b', 'd']);
+    assert.deepEqual(errors, [
+      ['first', first],
+      ['second', second],
+    ]);
+  });
+
+  it('a listener that removes a later one and then throws: the removed one is not called, the rest are', () => {
+    const errors = [];
+    bus.onError = (error) => errors.push(error.message);
+    const seen = [];
+    let offC;
+    bus.on('x', () => {
+      seen.push('a');
+      offC();
+      throw new Error('boom');
+    });
+    bus.on('x', () => seen.push('b'));
+    offC = bus.on('x', () => seen.push('c'));
+    bus.on('x', () => seen.push('d'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['a', 'b', 'd']);
+    assert.deepEqual(errors, ['boom']);
+  });
+
+  it('after a listener throws, a removal later in the same emit is still honoured', () => {
+    bus.onError = () => {};
+    const seen = [];
+    let offD;
+    bus.on('x', () => {
+      throw new Error('boom');
+    });
+    bus.on('x', () => {
+      seen.push('b');
+      offD();
+    });
+    bus.on('x', () => seen.push('c'));
+    offD = bus.on('x', () => seen.push('d'));
+    bus.emit('x');
+    assert.deepEqual(seen, ['b', 'c']);
   });
 
   it('without onError, reports through reportError', () => {
@@ -517,5 +611,27 @@ describe('destroy', () => {
     b.emit('x');
     b.destroy();
     assert.equal(n, 0);
+  });
+});
+
+describe('distinct names', () => {
+  const noGc =
+    typeof globalThis.gc !== 'function' && 'needs globalThis.gc to measure the JS heap: run node --expose-gc --test';
+  it('emitting 300,000 distinct names with listeners keeps the JS heap flat', { skip: noGc }, () => {
+    let calls = 0;
+    bus.on('steady', () => calls++);
+    const heap = () => {
+      globalThis.gc();
+      return process.memoryUsage().heapUsed;
+    };
+    for (let i = 0; i < 10_000; i++) bus.emit(`warm:${i}`);
+    const before = heap();
+    for (let i = 0; i < 300_000; i++) {
+      bus.emit(`name:${i}`);
+      bus.emit('steady');
+    }
+    const grown = heap() - before;
+    assert.equal(calls, 300_000);
+    assert.ok(grown < 16 * 1024 * 1024, `the heap grew by ${(grown / 1048576).toFixed(1)} MiB`);
   });
 });
