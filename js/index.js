@@ -97,6 +97,7 @@ export class EventBus {
   #patternSubs = new Map(); // subscription id -> record, for subscriptions of patterns
   #nextId = 1;
   #idle = 0; // key records with no subscription
+  #holding = false; // while true, no key record is dropped to make room
   #total = 0; // live subscriptions
   #epoch = 1; // bumped by every pattern change; answers from an older epoch are stale
   #routed = []; // the keys whose answer was computed in this epoch
@@ -277,9 +278,17 @@ export class EventBus {
     if (typeof names === 'string') {
       return EventBus.#unsubscribe.bind(this.#add(this.#key(names), listener, state, null));
     }
-    const keys = names.map((n) => this.#key(n)); // refuse a bad name before adding any
-    const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
-    const recs = keys.map((key) => this.#add(key, listener, state, group));
+    // Refuse a bad name before adding any. The records are held until they have their
+    // subscriptions: making room for one name must not drop another's.
+    this.#holding = true;
+    let recs;
+    try {
+      const keys = names.map((n) => this.#key(n));
+      const group = state === ONCE ? [] : null; // a once group fires for the first of its names only
+      recs = keys.map((key) => this.#add(key, listener, state, group));
+    } finally {
+      this.#holding = false;
+    }
     return () => {
       for (const rec of recs) this.#remove(rec);
     };
@@ -313,8 +322,10 @@ export class EventBus {
       meta: Object.freeze({ name }),
       bus: this,
     };
-    this.#keys[name] = key;
+    // Counted (and room made) before it is in the table, so that making room can never
+    // drop the record this call returns.
     this.#becameIdle();
+    this.#keys[name] = key;
     return key;
   }
 
@@ -327,7 +338,7 @@ export class EventBus {
   }
 
   #becameIdle() {
-    if (++this.#idle <= IDLE_KEYS_HIGH) return;
+    if (++this.#idle <= IDLE_KEYS_HIGH || this.#holding) return;
     const keys = this.#keys;
     for (const name in keys) {
       if (this.#idle <= IDLE_KEYS_LOW) break;

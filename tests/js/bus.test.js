@@ -615,6 +615,28 @@ describe('destroy', () => {
 });
 
 describe('distinct names', () => {
+  // Idle names are dropped in table order, where number-like names ("404") come first:
+  // the name being subscribed must never be the one dropped to make room for it.
+  it('regression: a number-like name subscribed while idle names are dropped keeps its listener', async () => {
+    const b = await createEventBus();
+    let calls = 0;
+    const fn = () => calls++;
+    for (let i = 0; i < 5_000; i++) {
+      b.emit(`idle:${i}`); // one more name with no subscription
+      const off = b.on(String(i), fn);
+      assert.equal(b.listenerCount(String(i)), 1, `on(${JSON.stringify(String(i))}) after ${i} idle names`);
+      b.emit(String(i));
+      off();
+      const offBoth = b.on([`m:${i}`, String(100_000 + i)], fn);
+      b.emit(String(100_000 + i));
+      b.emit(`m:${i}`);
+      offBoth();
+    }
+    assert.equal(calls, 3 * 5_000);
+    assert.equal(b.listenerCount(), 0);
+    b.destroy();
+  });
+
   const noGc =
     typeof globalThis.gc !== 'function' && 'needs globalThis.gc to measure the JS heap: run node --expose-gc --test';
   it('emitting 300,000 distinct names with listeners keeps the JS heap flat', { skip: noGc }, () => {
