@@ -17,7 +17,7 @@ namespace {
 class FakeSubscriber : public Subscriber {
 public:
     explicit FakeSubscriber(Hub* hub = nullptr) : hub_(hub) {}
-    void deliver(const Frame& frame) override {
+    void deliver(const Frame& frame, SteadyTime) override {
         std::lock_guard lock(mutex_);
         frames_.push_back(*frame);
         if (detach_on_delivery_ && hub_) hub_->detach(this);
