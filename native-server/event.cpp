@@ -18,8 +18,8 @@ std::optional<Target::Kind> Target::parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
-PublishedEvent::PublishedEvent(std::uint64_t id, Event event, std::int64_t timestamp_ms)
-    : id_(id), event_(std::move(event)), timestamp_ms_(timestamp_ms) {}
+PublishedEvent::PublishedEvent(std::uint64_t id, Event event, std::int64_t timestamp_ms, SteadyTime published_at)
+    : id_(id), event_(std::move(event)), timestamp_ms_(timestamp_ms), published_at_(published_at) {}
 
 const Frame& PublishedEvent::frame(Framing framing) const {
     const auto i = static_cast<std::size_t>(framing);

@@ -44,13 +44,19 @@ inline constexpr std::size_t framing_count = 3;
 
 using Frame = std::shared_ptr<const std::string>;
 
+// A moment on the steady clock: what latencies are measured with.
+using SteadyTime = std::chrono::steady_clock::time_point;
+
 class PublishedEvent {
 public:
-    PublishedEvent(std::uint64_t id, Event event, std::int64_t timestamp_ms);
+    PublishedEvent(std::uint64_t id, Event event, std::int64_t timestamp_ms,
+                   SteadyTime published_at = std::chrono::steady_clock::now());
 
     std::uint64_t id() const noexcept { return id_; }
     const Event& event() const noexcept { return event_; }
     std::int64_t timestamp_ms() const noexcept { return timestamp_ms_; }
+    // When the hub numbered it, on the steady clock (timestamp_ms is the wall clock's).
+    SteadyTime published_at() const noexcept { return published_at_; }
 
     // The event's bytes in `framing`, built on first use and then shared. Thread-safe.
     const Frame& frame(Framing framing) const;
@@ -59,6 +65,7 @@ private:
     std::uint64_t id_;
     Event event_;
     std::int64_t timestamp_ms_;
+    SteadyTime published_at_;
     mutable std::array<std::once_flag, framing_count> built_;
     mutable std::array<Frame, framing_count> frames_;
 };

@@ -68,6 +68,62 @@ nlohmann::json HubStats::to_json() const {
     };
 }
 
+void NameCounts::add(std::string_view name) {
+    if (const auto it = counts_.find(name); it != counts_.end()) ++it->second;
+    else if (counts_.size() < tracked_) counts_.emplace(name, 1);
+    else ++untracked_;
+}
+
+CountsByName NameCounts::top() const {
+    // Sorts pointers and copies only the names shown.
+    std::vector<const std::pair<const std::string, std::uint64_t>*> all;
+    all.reserve(counts_.size());
+    for (const auto& kv : counts_) all.push_back(&kv);
+    const auto shown = std::min(shown_, all.size());
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(shown), all.end(),
+                      [](auto* a, auto* b) { return a->second != b->second ? a->second > b->second : a->first < b->first; });
+    CountsByName out;
+    out.reserve(shown + 1);
+    for (std::size_t i = 0; i < shown; ++i) out.emplace_back(all[i]->first, all[i]->second);
+    std::uint64_t other = untracked_;
+    for (std::size_t i = shown; i < all.size(); ++i) other += all[i]->second;
+    if (other > 0) out.emplace_back("other", other);
+    return out;
+}
+
+void LatencyHistogram::Batch::add(std::chrono::nanoseconds latency) noexcept {
+    const auto ns = std::max<std::int64_t>(latency.count(), 0);
+    const auto bucket = std::lower_bound(bounds_ns.begin(), bounds_ns.end(), ns) - bounds_ns.begin();
+    ++counts[static_cast<std::size_t>(bucket)];
+    sum_ns += static_cast<std::uint64_t>(ns);
+    empty = false;
+}
+
+void LatencyHistogram::record(const Batch& batch) noexcept {
+    if (batch.empty) return;
+    static std::atomic<std::size_t> next_stripe{0};
+    thread_local const std::size_t mine = next_stripe.fetch_add(1, std::memory_order_relaxed) % stripe_count;
+    auto& stripe = stripes_[mine];
+    for (std::size_t i = 0; i < bucket_count; ++i)
+        if (batch.counts[i] != 0) stripe.counts[i].fetch_add(batch.counts[i], std::memory_order_relaxed);
+    stripe.sum_ns.fetch_add(batch.sum_ns, std::memory_order_relaxed);
+}
+
+LatencyHistogram::Snapshot LatencyHistogram::snapshot() const noexcept {
+    Snapshot s;
+    for (const auto& stripe : stripes_) {
+        for (std::size_t i = 0; i < bucket_count; ++i) s.counts[i] += stripe.counts[i].load(std::memory_order_relaxed);
+        s.sum_ns += stripe.sum_ns.load(std::memory_order_relaxed);
+    }
+    return s;
+}
+
+std::uint64_t LatencyHistogram::Snapshot::count() const noexcept {
+    std::uint64_t n = 0;
+    for (auto c : counts) n += c;
+    return n;
+}
+
 StreamTicket::StreamTicket(StreamTicket&& other) noexcept
     : hub_(std::exchange(other.hub_, nullptr)), user_(std::move(other.user_)) {}
 
@@ -95,8 +151,10 @@ EventPtr Hub::publish(Event event, std::size_t* delivered) {
     std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
     {
         std::lock_guard lock(mutex_);
-        published = std::make_shared<const PublishedEvent>(next_id_++, std::move(event), now_ms());
+        published = std::make_shared<const PublishedEvent>(next_id_++, std::move(event), now_ms(),
+                                                           std::chrono::steady_clock::now());
         ++published_;
+        published_names_.add(published->event().name);
         history_.push_back(published);
         if (history_.size() > options_.history_size) {
             dropped_up_to_ = history_.front()->id();
@@ -118,7 +176,7 @@ EventPtr Hub::publish(Event event, std::size_t* delivered) {
     // Sent outside the registry lock (attach and detach go on), but inside the fan-out
     // lock: the next event cannot overtake this one on any stream. Frames are built once
     // per wire shape, then shared by every stream of that shape.
-    for (auto& [s, framing] : targets) s->deliver(published->frame(framing));
+    for (auto& [s, framing] : targets) s->deliver(published->frame(framing), published->published_at());
     delivered_.fetch_add(targets.size(), std::memory_order_relaxed);
     if (delivered) *delivered = targets.size();
     return published;
@@ -271,6 +329,8 @@ HubStats Hub::stats() const {
         for (auto& stream : sub.filter.streams) ++s.clients_by_stream[stream];
     }
     s.events_published = published_;
+    s.events_published_by_name = published_names_.top();
+    s.publish_to_write = publish_to_write_.snapshot();
     s.frames_delivered = delivered_.load(std::memory_order_relaxed);
     s.events_replayed = replayed_;
     s.gaps_reported = gaps_;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,7 +58,8 @@ struct Subscription {
 class Subscriber {
 public:
     virtual ~Subscriber() = default;
-    virtual void deliver(const Frame& frame) = 0;
+    // A live event's frame, and when the hub published it (PublishedEvent::published_at).
+    virtual void deliver(const Frame& frame, SteadyTime published_at) = 0;
     virtual void close(const Frame& final_comment) = 0;
 };
 
@@ -65,6 +68,75 @@ enum class CloseReason { client_gone, slow_client, rotated, shutdown, write_fail
 inline constexpr std::size_t close_reason_count = 5;
 // "client_gone", "slow_client", "rotated", "shutdown", "write_failed".
 std::string_view to_string(CloseReason reason) noexcept;
+
+using CountsByName = std::vector<std::pair<std::string, std::uint64_t>>;
+
+// Counts by event name with bounded cardinality: the first `tracked` names are counted one
+// by one and every later name counts as "other"; top() gives the `shown` largest and the
+// rest summed as "other", so /metrics never has more than shown + 1 series. add() does not
+// allocate for a name already tracked. Not synchronised: the hub counts under the lock a
+// publish holds anyway.
+class NameCounts {
+public:
+    static constexpr std::size_t default_tracked = 256, default_shown = 20;
+    explicit NameCounts(std::size_t tracked = default_tracked, std::size_t shown = default_shown)
+        : tracked_(tracked), shown_(shown) {}
+    void add(std::string_view name);
+    // Largest first (ties by name), then {"other", n} when anything else was counted.
+    CountsByName top() const;
+
+private:
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::size_t tracked_;
+    std::size_t shown_;
+    std::unordered_map<std::string, std::uint64_t, Hash, std::equal_to<>> counts_;
+    std::uint64_t untracked_ = 0;
+};
+
+// Latencies in fixed buckets (a Prometheus histogram). Writers fill a Batch on their own
+// and record() it: a few relaxed atomic adds, on a stripe of the counters chosen by thread,
+// so that I/O threads seldom share a cache line. snapshot() sums the stripes; it is not
+// atomic with respect to record(), but its count is the sum of its buckets, so +Inf and
+// _count always agree.
+class LatencyHistogram {
+public:
+    // Upper bounds (inclusive) in nanoseconds, and as /metrics writes them in `le`, in
+    // seconds; one more bucket, +Inf, takes the rest.
+    static constexpr std::array<std::int64_t, 13> bounds_ns{
+        500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000, 25'000'000, 50'000'000,
+        100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000};
+    static constexpr std::array<std::string_view, 13> bounds_text{
+        "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5"};
+    static constexpr std::size_t bucket_count = bounds_ns.size() + 1;
+    using Counts = std::array<std::uint64_t, bucket_count>;  // per bucket, not cumulative
+
+    // Samples gathered by one writer before they are recorded at once.
+    struct Batch {
+        Counts counts{};
+        std::uint64_t sum_ns = 0;
+        bool empty = true;
+        void add(std::chrono::nanoseconds latency) noexcept;
+    };
+    void record(const Batch& batch) noexcept;
+
+    struct Snapshot {
+        Counts counts{};  // per bucket, not cumulative
+        std::uint64_t sum_ns = 0;
+        std::uint64_t count() const noexcept;
+    };
+    Snapshot snapshot() const noexcept;
+
+private:
+    static constexpr std::size_t stripe_count = 8;
+    struct alignas(64) Stripe {
+        std::array<std::atomic<std::uint64_t>, bucket_count> counts{};
+        std::atomic<std::uint64_t> sum_ns{0};
+    };
+    std::array<Stripe, stripe_count> stripes_{};
+};
 
 struct HubOptions {
     std::size_t history_size = 10'000;
@@ -80,6 +152,10 @@ struct HubStats {
     std::map<std::string, std::size_t> clients_by_route;
     std::map<std::string, std::size_t> clients_by_stream;
     std::uint64_t events_published = 0;
+    CountsByName events_published_by_name;  // NameCounts::top(): every publish, by name
+    // Seconds from publish (the hub numbering the event) to the completed socket write that
+    // carried its frame, one sample per live event per stream; replays are not measured.
+    LatencyHistogram::Snapshot publish_to_write;
     std::uint64_t frames_delivered = 0;
     std::uint64_t events_replayed = 0;
     std::uint64_t gaps_reported = 0;
@@ -168,6 +244,8 @@ public:
     void count_closed(CloseReason reason) noexcept {
         closed_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
     }
+    // Live events whose frames a stream's write just completed.
+    void record_publish_to_write(const LatencyHistogram::Batch& batch) noexcept { publish_to_write_.record(batch); }
     HubStats stats() const;
     std::size_t subscriber_count() const;
     std::size_t count_clients(const std::function<bool(const Subscription&)>& pred) const;
@@ -201,6 +279,7 @@ private:
     std::unordered_map<const Subscriber*, Entry> subscribers_;
     std::unordered_map<std::string, std::size_t> streams_per_user_;
     std::uint64_t published_ = 0;
+    NameCounts published_names_;
     std::uint64_t replayed_ = 0;
     std::uint64_t gaps_ = 0;
     std::uint64_t refused_ = 0;
@@ -208,6 +287,7 @@ private:
     std::atomic<std::uint64_t> delivered_{0};
     std::atomic<std::uint64_t> slow_clients_{0};
     std::array<std::atomic<std::uint64_t>, close_reason_count> closed_{};
+    LatencyHistogram publish_to_write_;
 };
 
 }  // namespace ssebus::server

@@ -1,29 +1,9 @@
 #include "metrics.hpp"
 
-#include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 namespace ssebus::server {
-
-void NameCounts::add(std::string_view name) {
-    std::lock_guard lock(mutex_);
-    if (const auto it = counts_.find(std::string(name)); it != counts_.end()) ++it->second;
-    else if (counts_.size() < tracked_) counts_.emplace(name, 1);
-    else ++untracked_;
-}
-
-CountsByName NameCounts::top() const {
-    std::lock_guard lock(mutex_);
-    CountsByName all(counts_.begin(), counts_.end());
-    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
-        return a.second != b.second ? a.second > b.second : a.first < b.first;
-    });
-    std::uint64_t other = untracked_;
-    for (std::size_t i = shown_; i < all.size(); ++i) other += all[i].second;
-    if (all.size() > shown_) all.resize(shown_);
-    if (other > 0) all.emplace_back("other", other);
-    return all;
-}
 
 namespace {
 
@@ -49,9 +29,41 @@ void closed_by_reason(std::ostream& out, const HubStats& s) {
         out << "ssebus_streams_closed_total{reason=\"" << label_value(reason) << "\"} " << n << '\n';
 }
 
+// Every publish, by name, however it was published (HTTP, the in-process API, the demos).
+void published_by_name(std::ostream& out, const HubStats& s) {
+    out << "# HELP ssebus_events_published_by_name_total Events published, by name (the " << NameCounts::default_shown
+        << " most published; the rest, and every name after the first " << NameCounts::default_tracked
+        << ", as other).\n"
+           "# TYPE ssebus_events_published_by_name_total counter\n";
+    for (const auto& [name, n] : s.events_published_by_name)
+        out << "ssebus_events_published_by_name_total{name=\"" << label_value(name) << "\"} " << n << '\n';
+}
+
+// The cumulative buckets, the sum in seconds and the count.
+void publish_to_write(std::ostream& out, const HubStats& s) {
+    constexpr const char* name = "ssebus_publish_to_write_seconds";
+    out << "# HELP " << name
+        << " Seconds from the hub numbering a live event to the completion of the socket write that carried "
+           "its frame, once per stream it reached (replays not included).\n"
+           "# TYPE "
+        << name << " histogram\n";
+    const auto& h = s.publish_to_write;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < LatencyHistogram::bounds_text.size(); ++i) {
+        cumulative += h.counts[i];
+        out << name << "_bucket{le=\"" << LatencyHistogram::bounds_text[i] << "\"} " << cumulative << '\n';
+    }
+    cumulative += h.counts.back();
+    char sum[32];
+    std::snprintf(sum, sizeof sum, "%.9f", static_cast<double>(h.sum_ns) / 1e9);
+    out << name << "_bucket{le=\"+Inf\"} " << cumulative << '\n'
+        << name << "_sum " << sum << '\n'
+        << name << "_count " << cumulative << '\n';
+}
+
 }  // namespace
 
-std::string prometheus_text(const HubStats& s, const ResponseCounts& responses, const CountsByName& published_by_name) {
+std::string prometheus_text(const HubStats& s, const ResponseCounts& responses) {
     std::ostringstream out;
     auto metric = [&](const char* name, const char* type, const char* help, auto value) {
         out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
@@ -64,17 +76,14 @@ std::string prometheus_text(const HubStats& s, const ResponseCounts& responses, 
         out << "ssebus_active_clients_by_route{route=\"" << label_value(route) << "\"} " << n << '\n';
     metric("ssebus_authenticated_clients", "gauge", "Open streams with a verified token.", s.authenticated_clients);
     metric("ssebus_events_published_total", "counter", "Events published.", s.events_published);
-    out << "# HELP ssebus_http_events_published_total Events published through the HTTP routes and committed, "
-           "by name (the 20 most published; the rest as other).\n"
-           "# TYPE ssebus_http_events_published_total counter\n";
-    for (const auto& [name, n] : published_by_name)
-        out << "ssebus_http_events_published_total{name=\"" << label_value(name) << "\"} " << n << '\n';
+    published_by_name(out, s);
     metric("ssebus_frames_delivered_total", "counter", "Event frames handed to streams.", s.frames_delivered);
     metric("ssebus_events_replayed_total", "counter", "Events replayed after Last-Event-ID.", s.events_replayed);
     metric("ssebus_gaps_reported_total", "counter", "ssebus:gap notices sent.", s.gaps_reported);
     metric("ssebus_slow_clients_disconnected_total", "counter",
            "Streams closed because their queue overflowed.", s.slow_clients_disconnected);
     closed_by_reason(out, s);
+    publish_to_write(out, s);
     metric("ssebus_streams_refused_total", "counter", "Streams refused over the per-user limit.", s.streams_refused);
     metric("ssebus_connections_total", "counter", "Streams opened.", s.connections_total);
     metric("ssebus_history_events", "gauge", "Events kept for replay.", s.history_size);

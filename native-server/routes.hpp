@@ -14,7 +14,6 @@
 #include "demo.hpp"
 #include "http_util.hpp"
 #include "hub.hpp"
-#include "metrics.hpp"
 #include "mux.hpp"
 
 namespace ssebus::server {
@@ -49,7 +48,6 @@ struct App {
     Pipeline& pipeline;
     Uploads& uploads;
     std::atomic<std::uint64_t> responses_2xx{0}, responses_4xx{0}, responses_5xx{0};
-    NameCounts published_names{};  // events the routes published, for /metrics
     // Empty: hub.publish(event, done). Set it to put something between the routes and the
     // hub (a test holds commits back with it); `done` may then run later, on any thread.
     Publisher publisher{};

@@ -78,8 +78,9 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     do_read();
 }
 
-void SseSession::deliver(const Frame& frame) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
+void SseSession::deliver(const Frame& frame, SteadyTime published_at) {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), frame, published_at] { self->enqueue(frame, published_at); });
 }
 
 void SseSession::close(const Frame& final_comment) {
@@ -96,7 +97,7 @@ void SseSession::close_with(const Frame& final_comment, CloseReason reason) {
     });
 }
 
-void SseSession::enqueue(const Frame& frame) {
+void SseSession::enqueue(const Frame& frame, std::optional<SteadyTime> published_at) {
     if (closed_ || closing_) return;
     if (queue_.size() >= limits_.queue_max_events || queued_bytes_ + frame->size() > limits_.queue_max_bytes) {
         // Too far behind: let it go; it will reconnect and replay from its last id.
@@ -109,7 +110,7 @@ void SseSession::enqueue(const Frame& frame) {
         return;
     }
     queued_bytes_ += frame->size();
-    queue_.push_back(frame);
+    queue_.push_back({frame, published_at});
     if (!writing_.empty()) return;  // a write is in flight; on_write continues
     do_write();
 }
@@ -119,11 +120,14 @@ void SseSession::do_write() {
     writing_.clear();
     buffers_.clear();
     writing_live_bytes_ = 0;
+    writing_published_.clear();
     for (; !backlog_.empty() && writing_.size() < max_frames_per_write; backlog_.pop_front())
         writing_.push_back(std::move(backlog_.front()));
     for (; !queue_.empty() && writing_.size() < max_frames_per_write; queue_.pop_front()) {
-        writing_live_bytes_ += queue_.front()->size();
-        writing_.push_back(std::move(queue_.front()));
+        auto& q = queue_.front();
+        writing_live_bytes_ += q.frame->size();
+        if (q.published_at) writing_published_.push_back(*q.published_at);
+        writing_.push_back(std::move(q.frame));
     }
     if (writing_.empty()) return;
     for (auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
@@ -135,6 +139,15 @@ void SseSession::on_write(error_code ec, std::size_t) {
     writing_live_bytes_ = 0;
     writing_.clear();
     if (ec) return shut(closing_ ? closing_reason_ : CloseReason::write_failed);
+    if (!writing_published_.empty()) {
+        // Every live event of this write, measured once at its completion: the bytes are
+        // with the kernel now. One clock read and a few atomic adds per write, not per event.
+        const auto now = std::chrono::steady_clock::now();
+        LatencyHistogram::Batch batch;
+        for (const auto published_at : writing_published_) batch.add(now - published_at);
+        writing_published_.clear();
+        hub_.record_publish_to_write(batch);
+    }
     if (!backlog_.empty() || !queue_.empty()) return do_write();
     if (closing_) shut(closing_reason_);
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,12 @@ public:
     // and replays what the client missed since `last_event_id`.
     void run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble);
 
-    void deliver(const Frame& frame) override;
+    void deliver(const Frame& frame, SteadyTime published_at) override;
     void close(const Frame& final_comment) override;
 
 private:
-    void enqueue(const Frame& frame);
+    // `published_at` is set for live events only: their latency goes to the hub's histogram.
+    void enqueue(const Frame& frame, std::optional<SteadyTime> published_at = std::nullopt);
     void do_write();
     void on_write(error_code ec, std::size_t bytes);
     void do_read();
@@ -60,10 +62,15 @@ private:
     // held to the queue's limits: a client that missed more events than the queue holds
     // still gets them all.
     std::deque<Frame> backlog_;
-    std::deque<Frame> queue_;     // live events, bounded by the limits
+    struct Queued {
+        Frame frame;
+        std::optional<SteadyTime> published_at;  // a live event's; none for comments
+    };
+    std::deque<Queued> queue_;    // live events and comments, bounded by the limits
     std::size_t queued_bytes_ = 0;  // live bytes queued or in flight
     std::vector<Frame> writing_;  // the frames of the write in flight
     std::size_t writing_live_bytes_ = 0;
+    std::vector<SteadyTime> writing_published_;  // when the live events in flight were published
     std::vector<net::const_buffer> buffers_;
     std::array<char, 512> read_buffer_{};
     std::chrono::steady_clock::time_point opened_at_;

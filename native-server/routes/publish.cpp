@@ -53,10 +53,9 @@ std::string_view kind_name(Target::Kind kind) {
     return "?";
 }
 
-// A committed event: counted by name for /metrics, and logged.
-void published(App& app, const Published& p) {
+// A committed event, logged (the hub counts it for /metrics).
+void published(const Published& p) {
     const auto& e = p.event->event();
-    app.published_names.add(e.name);
     SSEBUS_LOG(debug, "published", {"id", p.event->id()}, {"name", e.name}, {"target", kind_name(e.target.kind)},
                {"stream", e.stream}, {"delivered", p.delivered});
 }
@@ -107,13 +106,12 @@ Outcome publish_and_answer(Context& ctx, Event event) {
     keep_video_record(ctx.app.videos, event);
     auto respond = ctx.defer();
     const std::string name = event.name;
-    App& app = ctx.app;
-    app.publish(std::move(event), [&app, respond, name](Published p) {
+    ctx.app.publish(std::move(event), [respond, name](Published p) {
         if (!p.ok()) {
             log_refused(name, p);
             return respond.unavailable(refusal_message(p), p.retry_after_s);
         }
-        published(app, p);
+        published(p);
         respond.json(Status::accepted, {{"id", p.event->id()}, {"delivered", p.delivered}});
     });
     return deferred;
@@ -140,7 +138,7 @@ struct Chain : std::enable_shared_from_this<Chain> {
                 log_refused(name, p);
                 return self->done(std::move(p));
             }
-            published(self->app, p);
+            published(p);
             self->step();
         });
     }

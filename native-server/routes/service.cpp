@@ -11,7 +11,7 @@ Outcome health(Context& ctx) {
 Outcome metrics(Context& ctx) {
     const ResponseCounts responses{ctx.app.responses_2xx.load(), ctx.app.responses_4xx.load(),
                                    ctx.app.responses_5xx.load()};
-    return text_response(ctx.req, Status::ok, prometheus_text(ctx.app.hub.stats(), responses, ctx.app.published_names.top()),
+    return text_response(ctx.req, Status::ok, prometheus_text(ctx.app.hub.stats(), responses),
                          "text/plain; version=0.0.4");
 }
 

@@ -17,9 +17,10 @@ namespace {
 class FakeSubscriber : public Subscriber {
 public:
     explicit FakeSubscriber(Hub* hub = nullptr) : hub_(hub) {}
-    void deliver(const Frame& frame) override {
+    void deliver(const Frame& frame, SteadyTime published_at) override {
         std::lock_guard lock(mutex_);
         frames_.push_back(*frame);
+        published_at_.push_back(published_at);
         if (detach_on_delivery_ && hub_) hub_->detach(this);
     }
     void close(const Frame& final_comment) override {
@@ -31,6 +32,10 @@ public:
         std::lock_guard lock(mutex_);
         return frames_;
     }
+    std::vector<SteadyTime> published_at() const {
+        std::lock_guard lock(mutex_);
+        return published_at_;
+    }
     std::string closed_with() const {
         std::lock_guard lock(mutex_);
         return closed_with_;
@@ -41,6 +46,7 @@ private:
     std::atomic<bool> detach_on_delivery_{false};
     mutable std::mutex mutex_;
     std::vector<std::string> frames_;
+    std::vector<SteadyTime> published_at_;
     std::string closed_with_;
 };
 
@@ -110,6 +116,30 @@ TEST_CASE("the hub numbers events and every subscriber sees them in id order") {
         CHECK(hub.stats().events_published == threads * each);
         CHECK(hub.stats().frames_delivered == 4 * threads * each);
     }
+}
+
+TEST_CASE("a live frame comes with the moment the hub published its event") {
+    Hub hub;
+    auto sub = std::make_shared<FakeSubscriber>();
+    hub.attach(sub, subscription(client("t")), std::nullopt);
+    const auto before = std::chrono::steady_clock::now();
+    const auto a = hub.notify_all("a", nullptr);
+    const auto b = hub.notify_all("b", nullptr);
+    REQUIRE(sub->published_at() == std::vector<SteadyTime>{a->published_at(), b->published_at()});
+    CHECK(before <= a->published_at());
+    CHECK(a->published_at() <= b->published_at());
+    CHECK(b->published_at() <= std::chrono::steady_clock::now());
+}
+
+TEST_CASE("the hub counts every publish by name") {
+    Hub hub;
+    hub.notify_all("a", nullptr);
+    hub.publish(Event{.name = "b"});
+    hub.notify_user("ana", "a", nullptr);
+    hub.publish(Event{.name = "c"}, PublishDone{});
+    const auto stats = hub.stats();
+    CHECK(stats.events_published == 4);
+    CHECK(stats.events_published_by_name == CountsByName{{"a", 2}, {"b", 1}, {"c", 1}});
 }
 
 TEST_CASE("attach during publishes: replay and live events join with no gap and no duplicate") {

@@ -3,9 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
-#include "metrics.hpp"
 #include "mux.hpp"
 #include "server_support.hpp"
 
@@ -84,38 +82,6 @@ TEST_CASE("the route table: the first pattern that matches decides, its methods 
     CHECK(status(plain, http::verb::post, "/api/") == 404);
     CHECK(error(plain, http::verb::post, "/videos/v1") == "use GET, HEAD on /videos/v1");
     CHECK(status(plain, http::verb::get, "/videos/v1/process/more") == 404);  // no file, no built-in page
-}
-
-TEST_CASE("/metrics counts published events by name, with bounded cardinality") {
-    TestServer s;
-    auto series = [&] {
-        std::vector<std::string> lines;
-        std::istringstream text(get(s.port(), "/metrics").body);
-        for (std::string line; std::getline(text, line);)
-            if (line.rfind("ssebus_http_events_published_total{", 0) == 0) lines.push_back(line);
-        return lines;
-    };
-    for (int i = 0; i < 3; ++i) publish(s.port(), {{"event", "video:created"}});
-    for (int i = 0; i < 2; ++i) publish(s.port(), {{"event", "say \"hi\""}});
-    CHECK(series() == std::vector<std::string>{R"(ssebus_http_events_published_total{name="video:created"} 3)",
-                                               R"(ssebus_http_events_published_total{name="say \"hi\""} 2)"});
-    // 22 more names, once each: the 20 largest are shown, the rest are "other".
-    for (int i = 0; i < 22; ++i) publish(s.port(), {{"event", "n" + std::to_string(100 + i)}});
-    const auto lines = series();
-    REQUIRE(lines.size() == 21);
-    CHECK(lines[0] == R"(ssebus_http_events_published_total{name="video:created"} 3)");
-    CHECK(lines[2] == R"(ssebus_http_events_published_total{name="n100"} 1)");
-    CHECK(lines[20] == R"(ssebus_http_events_published_total{name="other"} 4)");
-    // A refused publish is not counted.
-    publish(s.port(), {{"event", "ssebus:gap"}});
-    CHECK(series() == lines);
-}
-
-TEST_CASE("NameCounts keeps a bounded number of names") {
-    ssebus::server::NameCounts counts(/*tracked=*/2, /*shown=*/1);
-    for (const char* name : {"x", "x", "y", "z", "z", "z"}) counts.add(name);
-    // z came after two names were tracked: it counts as other, however often it comes.
-    CHECK(counts.top() == ssebus::server::CountsByName{{"x", 2}, {"other", 4}});
 }
 
 TEST_CASE("static files of the web demo") {

@@ -173,7 +173,7 @@ struct World {
 // Stands in for an SseSession: keeps what the stream would write.
 struct Recorder : Subscriber {
     std::vector<Frame> frames;
-    void deliver(const Frame& frame) override { frames.push_back(frame); }
+    void deliver(const Frame& frame, SteadyTime) override { frames.push_back(frame); }
     void close(const Frame&) override {}
 };
 
