@@ -18,23 +18,20 @@ bool debug_env_enables(std::string_view debug) noexcept {
     return false;
 }
 
-std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_code) {
-    Config c;
-    c.data_dir = ".ssebus";
-    CLI::App app{"ssebus-server: Server-Sent Events hub for ssebus front ends"};
-    app.get_formatter()->column_width(40);
-    // A flag given twice takes its last value, as in most tools: a wrapper's default can
-    // come first and the user's own value after it.
-    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+namespace {
 
-    std::int64_t heartbeat_ms = c.heartbeat.count();
-    std::int64_t header_timeout_ms = c.header_timeout.count();
-    std::int64_t demo_step_ms = c.demo_step.count();
+// Flag values that become Config fields only after parsing (durations, lists, enums).
+struct Raw {
+    std::int64_t heartbeat_ms;
+    std::int64_t header_timeout_ms;
+    std::int64_t demo_step_ms;
     std::int64_t max_age_ms = 0;
     std::string cors;
     std::string log_level;
     std::string log_format = "text";
+};
 
+void add_listening_flags(CLI::App& app, Config& c) {
     app.add_option("--address", c.address,
                    "Address or host name to listen on; a name is resolved and every address it gives is used "
                    "(localhost: 127.0.0.1 and ::1)")
@@ -48,11 +45,14 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         ->envname("SSEBUS_DATA_DIR")->capture_default_str()
         ->check(CLI::Validator([](std::string& dir) { return dir.empty() ? std::string("must not be empty") : ""; },
                                ""));
+}
+
+void add_limit_flags(CLI::App& app, Config& c, Raw& raw) {
     app.add_option("--history-size", c.history_size, "Events kept for replay")
         ->envname("SSEBUS_HISTORY_SIZE")->capture_default_str()->check(CLI::Range(1, 10'000'000));
-    app.add_option("--heartbeat-ms", heartbeat_ms, "Comment heartbeat interval")
+    app.add_option("--heartbeat-ms", raw.heartbeat_ms, "Comment heartbeat interval")
         ->envname("SSEBUS_HEARTBEAT_MS")->capture_default_str()->check(CLI::Range(10, 3'600'000));
-    app.add_option("--stream-max-age-ms", max_age_ms, "Close each stream after this long (0: never); clients resume")
+    app.add_option("--stream-max-age-ms", raw.max_age_ms, "Close each stream after this long (0: never); clients resume")
         ->envname("SSEBUS_STREAM_MAX_AGE_MS")->capture_default_str()->check(CLI::Range(0, 86'400'000));
     app.add_option("--retry-ms", c.retry_ms, "Reconnect delay sent to clients as retry:")
         ->envname("SSEBUS_RETRY_MS")->capture_default_str()->check(CLI::Range(0, 86'400'000));
@@ -66,8 +66,11 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         ->envname("SSEBUS_STREAM_SEND_BUFFER")->capture_default_str()->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30));
     app.add_option("--body-limit", c.body_limit, "Largest request body in bytes (larger: 413)")
         ->envname("SSEBUS_BODY_LIMIT")->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
-    app.add_option("--header-timeout-ms", header_timeout_ms, "Time a client has to send a whole request")
+    app.add_option("--header-timeout-ms", raw.header_timeout_ms, "Time a client has to send a whole request")
         ->envname("SSEBUS_HEADER_TIMEOUT_MS")->capture_default_str()->check(CLI::Range(100, 600'000));
+}
+
+void add_access_flags(CLI::App& app, Config& c, Raw& raw) {
     app.add_option("--jwt-secret", c.jwt_secret, "HS256 secret of client tokens (default: made up once, kept in the data dir)")
         ->envname("SSEBUS_JWT_SECRET");
     app.add_option("--publisher-key", c.publisher_key,
@@ -75,12 +78,15 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         ->envname("SSEBUS_PUBLISHER_KEY");
     app.add_option("--mux-secret", c.mux_secret, "Mux webhook signing secret (unset: webhooks are refused)")
         ->envname("SSEBUS_MUX_SECRET");
-    app.add_option("--cors-origins", cors, "Comma-separated origins allowed by CORS ('*': any, without credentials)")
+    app.add_option("--cors-origins", raw.cors, "Comma-separated origins allowed by CORS ('*': any, without credentials)")
         ->envname("SSEBUS_CORS_ORIGINS");
     app.add_option("--max-streams-per-user", c.max_streams_per_user, "Open streams one user may hold (more: 429)")
         ->envname("SSEBUS_MAX_STREAMS_PER_USER")->capture_default_str()->check(CLI::Range(1, 1'000'000));
     app.add_option("--threads", c.threads, "I/O threads")->envname("SSEBUS_THREADS")->capture_default_str()
         ->check(CLI::Range(1, 256));
+}
+
+void add_demo_and_log_flags(CLI::App& app, Config& c, Raw& raw) {
     app.add_flag("--demo", c.demo,
                  "Run the demo stream generators, and allow demo logins. The demo page gets the publisher key "
                  "from GET /api/demo/config, so whoever reaches the server can publish: on an address that is "
@@ -90,16 +96,35 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
                  "Allow --demo on an address that is not loopback, where anyone on the network gets the "
                  "publisher key")
         ->envname("SSEBUS_DEMO_PUBLIC_KEY");
-    app.add_option("--demo-step-ms", demo_step_ms, "Pace of the simulated pipeline and uploads")
+    app.add_option("--demo-step-ms", raw.demo_step_ms, "Pace of the simulated pipeline and uploads")
         ->envname("SSEBUS_DEMO_STEP_MS")->capture_default_str()->check(CLI::Range(1, 60'000));
-    app.add_option("--log-level", log_level,
+    app.add_option("--log-level", raw.log_level,
                    "error|warn|info|debug (default info; DEBUG=ssebus:* or DEBUG=sse:* also means debug; "
                    "given, it wins over --quiet)")
         ->envname("SSEBUS_LOG_LEVEL")->check(CLI::IsMember({"error", "warn", "info", "debug"}));
-    app.add_option("--log-format", log_format, "text (for a terminal) or json (one object per line)")
+    app.add_option("--log-format", raw.log_format, "text (for a terminal) or json (one object per line)")
         ->envname("SSEBUS_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
     app.add_flag("--quiet", c.quiet, "The same as --log-level warn (the listening line is always printed)")
         ->envname("SSEBUS_QUIET");
+
+}
+
+}  // namespace
+
+std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_code) {
+    Config c;
+    c.data_dir = ".ssebus";
+    CLI::App app{"ssebus-server: Server-Sent Events hub for ssebus front ends"};
+    app.get_formatter()->column_width(40);
+    // A flag given twice takes its last value, as in most tools: a wrapper's default can
+    // come first and the user's own value after it.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    Raw raw{.heartbeat_ms = c.heartbeat.count(), .header_timeout_ms = c.header_timeout.count(),
+            .demo_step_ms = c.demo_step.count()};
+    add_listening_flags(app, c);
+    add_limit_flags(app, c, raw);
+    add_access_flags(app, c, raw);
+    add_demo_and_log_flags(app, c, raw);
 
     try {
         app.parse(argc, argv);
@@ -107,18 +132,18 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
         exit_code = app.exit(e);
         return std::nullopt;
     }
-    if (!log_level.empty())
-        c.log_level = *log::parse_level(log_level);
+    if (!raw.log_level.empty())
+        c.log_level = *log::parse_level(raw.log_level);
     else if (c.quiet)
         c.log_level = log::Level::warn;
     else if (const char* debug = std::getenv("DEBUG"); debug && debug_env_enables(debug))
         c.log_level = log::Level::debug;
-    c.log_format = *log::parse_format(log_format);
-    c.heartbeat = std::chrono::milliseconds(heartbeat_ms);
-    c.header_timeout = std::chrono::milliseconds(header_timeout_ms);
-    c.demo_step = std::chrono::milliseconds(demo_step_ms);
-    c.stream_max_age = std::chrono::milliseconds(max_age_ms);
-    for (auto item : CLI::detail::split(cors, ',')) {
+    c.log_format = *log::parse_format(raw.log_format);
+    c.heartbeat = std::chrono::milliseconds(raw.heartbeat_ms);
+    c.header_timeout = std::chrono::milliseconds(raw.header_timeout_ms);
+    c.demo_step = std::chrono::milliseconds(raw.demo_step_ms);
+    c.stream_max_age = std::chrono::milliseconds(raw.max_age_ms);
+    for (auto item : CLI::detail::split(raw.cors, ',')) {
         CLI::detail::trim(item);
         if (!item.empty()) c.cors_origins.push_back(item);
     }

@@ -18,6 +18,17 @@ std::optional<Target::Kind> Target::parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view Target::kind_name(Kind kind) noexcept {
+    switch (kind) {
+        case Kind::all: return "all";
+        case Kind::broadcast: return "broadcast";
+        case Kind::user: return "user";
+        case Kind::session: return "session";
+        case Kind::client: return "client";
+    }
+    return "?";
+}
+
 PublishedEvent::PublishedEvent(std::uint64_t id, Event event, std::int64_t timestamp_ms, SteadyTime published_at)
     : id_(id), event_(std::move(event)), timestamp_ms_(timestamp_ms), published_at_(published_at) {}
 

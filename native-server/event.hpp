@@ -19,6 +19,7 @@ struct Target {
     std::string id;         // the user, session or client id
 
     static std::optional<Kind> parse_kind(std::string_view text);
+    static std::string_view kind_name(Kind kind) noexcept;  // parse_kind's inverse
 };
 
 // Which streams an event belongs to.

@@ -179,6 +179,9 @@ EventPtr Hub::publish(Event event, std::size_t* delivered) {
     for (auto& [s, framing] : targets) s->deliver(published->frame(framing), published->published_at());
     delivered_.fetch_add(targets.size(), std::memory_order_relaxed);
     if (delivered) *delivered = targets.size();
+    const auto& e = published->event();
+    SSEBUS_LOG(debug, "published", {"id", published->id()}, {"name", e.name},
+               {"target", Target::kind_name(e.target.kind)}, {"stream", e.stream}, {"delivered", targets.size()});
     return published;
 }
 

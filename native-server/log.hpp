@@ -104,8 +104,6 @@ std::string format_json(Level level, std::string_view message, std::initializer_
 
 namespace ssebus::server {
 
-// The former API, kept for the callers that have nothing more to say.
-inline void log_info(std::string_view message) { log::write(log::Level::info, message); }
 // Reports a failed asynchronous step at `warn`, unless it is the expected noise of a
 // closing socket.
 void fail(error_code ec, std::string_view what);

@@ -286,6 +286,12 @@ void VideoStore::remove(const std::string& id) {
     records_.erase(it);
 }
 
+void VideoStore::restore(const std::string& id, const std::optional<json>& previous) {
+    std::lock_guard lock(mutex_);
+    if (previous) store(id, *previous);
+    else remove(id);
+}
+
 void VideoStore::forget(const std::string& webhook_id) {
     std::lock_guard lock(mutex_);
     if (seen_ids_.erase(webhook_id) == 0) return;

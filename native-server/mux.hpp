@@ -87,6 +87,10 @@ public:
     // on record `id`, creating it if needed. Returns the record.
     nlohmann::json upsert(const std::string& id, const nlohmann::json& fields);
 
+    // Puts record `id` back as `previous` was (get()'s answer before a change), removing it
+    // when there was none: undoes an upsert whose event could not be published.
+    void restore(const std::string& id, const std::optional<nlohmann::json>& previous);
+
     std::optional<nlohmann::json> get(const std::string& id) const;
     nlohmann::json list() const;  // JSON array, most recently created first
     std::size_t size() const;

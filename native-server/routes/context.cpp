@@ -11,7 +11,6 @@ namespace ssebus::server::routes {
 
 namespace {
 
-constexpr std::string_view token_cookie = "ssebus_token";
 
 // The media type of a Content-Type value, lower-cased, without parameters or spaces.
 std::string media_type(std::string_view value) {
@@ -63,10 +62,6 @@ void Responder::send(Response res) const {
 
 void Responder::json(Status status, const nlohmann::json& body) const {
     send(json_response(state_->head, status, body));
-}
-
-void Responder::error(Status status, std::string_view message) const {
-    send(json_error(state_->head, status, message));
 }
 
 void Responder::unavailable(std::string_view message, std::uint32_t retry_after_s) const {

@@ -31,11 +31,13 @@ void count_response(App& app, Status status);
 
 // Answers a deferred request, once, from any thread. A copy refers to the same answer; if
 // every copy is gone unanswered, the client gets a 500 rather than silence.
+// The cookie that carries a client's token (set by the demo's login).
+inline constexpr std::string_view token_cookie = "ssebus_token";
+
 class Responder {
 public:
     void send(Response res) const;
     void json(Status status, const nlohmann::json& body) const;
-    void error(Status status, std::string_view message) const;
     // 503 {"error"} with Retry-After: a store that could not commit.
     void unavailable(std::string_view message, std::uint32_t retry_after_s) const;
 

@@ -9,7 +9,6 @@
 namespace ssebus::server::routes::demo {
 
 namespace {
-constexpr std::string_view token_cookie = "ssebus_token";
 constexpr auto token_ttl = std::chrono::hours(12);
 }  // namespace
 
@@ -24,7 +23,8 @@ Outcome login(Context& ctx) {
     auto res = ctx.json(Status::ok, {{"token", token}, {"user", who.user}, {"session", who.session},
                                      {"expiresIn", std::chrono::seconds(token_ttl).count()}});
     res.set(http::field::set_cookie,
-            std::string(token_cookie) + "=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200");
+            std::string(token_cookie) + "=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
+                std::to_string(std::chrono::seconds(token_ttl).count()));
     return res;
 }
 

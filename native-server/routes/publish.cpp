@@ -42,24 +42,6 @@ std::string event_name(const nlohmann::json& body, const PublishShape& shape) {
     return shape.default_name ? shape.default_name : "";
 }
 
-std::string_view kind_name(Target::Kind kind) {
-    switch (kind) {
-        case Target::Kind::all: return "all";
-        case Target::Kind::broadcast: return "broadcast";
-        case Target::Kind::user: return "user";
-        case Target::Kind::session: return "session";
-        case Target::Kind::client: return "client";
-    }
-    return "?";
-}
-
-// A committed event, logged (the hub counts it for /metrics).
-void published(const Published& p) {
-    const auto& e = p.event->event();
-    SSEBUS_LOG(debug, "published", {"id", p.event->id()}, {"name", e.name}, {"target", kind_name(e.target.kind)},
-               {"stream", e.stream}, {"delivered", p.delivered});
-}
-
 void log_refused(const std::string& name, const Published& p) {
     SSEBUS_LOG(warn, "publish refused by the store", {"name", name}, {"error", p.error},
                {"retry_after_s", p.retry_after_s});
@@ -91,27 +73,31 @@ Event parse_publish(const nlohmann::json& body, const PublishShape& shape) {
     return e;
 }
 
-void keep_video_record(mux::VideoStore& videos, const Event& event) {
+std::optional<VideoChange> keep_video_record(mux::VideoStore& videos, const Event& event) {
     // Only an event everyone may see: the list is public.
-    if (event.name != "video:created" || event.target.kind != Target::Kind::all) return;
+    if (event.name != "video:created" || event.target.kind != Target::Kind::all) return std::nullopt;
     auto data = nlohmann::json::parse(event.data, nullptr, false);
-    if (!data.is_object()) return;
+    if (!data.is_object()) return std::nullopt;
     const auto id = data.find("videoId");
-    if (id == data.end() || !id->is_string() || !plain_id(id->get_ref<const std::string&>())) return;
-    videos.upsert(id->get<std::string>(), data);
+    if (id == data.end() || !id->is_string() || !plain_id(id->get_ref<const std::string&>())) return std::nullopt;
+    VideoChange change{id->get<std::string>(), videos.get(id->get<std::string>())};
+    videos.upsert(change.id, data);
+    return change;
 }
 
 Outcome publish_and_answer(Context& ctx, Event event) {
-    // Kept first, so that a client that lists the videos on this event finds it there.
-    keep_video_record(ctx.app.videos, event);
+    // Kept first, so that a client that lists the videos on this event finds it there;
+    // put back as it was if the event is not published.
+    auto change = keep_video_record(ctx.app.videos, event);
     auto respond = ctx.defer();
     const std::string name = event.name;
-    ctx.app.publish(std::move(event), [respond, name](Published p) {
+    auto& videos = ctx.app.videos;
+    ctx.app.publish(std::move(event), [respond, name, &videos, change = std::move(change)](Published p) {
         if (!p.ok()) {
             log_refused(name, p);
+            if (change) videos.restore(change->id, change->previous);
             return respond.unavailable(refusal_message(p), p.retry_after_s);
         }
-        published(p);
         respond.json(Status::accepted, {{"id", p.event->id()}, {"delivered", p.delivered}});
     });
     return deferred;
@@ -138,7 +124,6 @@ struct Chain : std::enable_shared_from_this<Chain> {
                 log_refused(name, p);
                 return self->done(std::move(p));
             }
-            published(p);
             self->step();
         });
     }

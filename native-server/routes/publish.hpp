@@ -42,7 +42,12 @@ Outcome publish_and_answer(Context& ctx, Event event);
 void publish_in_order(App& app, std::vector<Event> events, std::function<void(std::optional<Published>)> done);
 
 // An untargeted `video:created` whose data is a record ({"videoId": <plain id>, ...}) is
-// kept in the video list (GET /api/videos), before it is published.
-void keep_video_record(mux::VideoStore& videos, const Event& event);
+// kept in the video list (GET /api/videos), before it is published. Returns what to
+// restore() if the event is then refused.
+struct VideoChange {
+    std::string id;
+    std::optional<nlohmann::json> previous;
+};
+std::optional<VideoChange> keep_video_record(mux::VideoStore& videos, const Event& event);
 
 }  // namespace ssebus::server::routes

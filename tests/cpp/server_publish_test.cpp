@@ -304,6 +304,30 @@ TEST_CASE("publish answers wait for the commit, which may come from another thre
         }
         CHECK(s.hub.stats().events_published == 0);
     }
+    SECTION("regression: a refused video:created leaves the video list as it was") {
+        auto publish_video = [&](const std::string& title) {
+            return later(s.port(), "/api/events",
+                         R"({"event":"video:created","data":{"videoId":"v1","title":")" + title + R"("}})",
+                         {{"Authorization", "Bearer " + publisher_key}});
+        };
+        auto refused = publish_video("first");
+        REQUIRE(s.commits.wait_for(1));
+        s.commits.refuse("the event store is full", 1);
+        REQUIRE(refused.get().status == 503);
+        CHECK(get(s.port(), "/api/videos").json()["videos"].empty());
+
+        auto kept = publish_video("kept");
+        REQUIRE(s.commits.wait_for(1));
+        s.commits.commit(s.hub);
+        REQUIRE(kept.get().status == 202);
+        auto changed = publish_video("changed");
+        REQUIRE(s.commits.wait_for(1));
+        s.commits.refuse("the event store is full", 1);
+        REQUIRE(changed.get().status == 503);
+        const auto videos = get(s.port(), "/api/videos").json()["videos"];
+        REQUIRE(videos.size() == 1);
+        CHECK(videos[0]["title"] == "kept");
+    }
     SECTION("a webhook whose events were refused is applied again when Mux retries it") {
         const std::string webhook = R"({"type":"video.asset.created","id":"wh-retry","data":{"id":"a7"}})";
         auto send = [&] { return later(s.port(), "/api/webhooks/mux", webhook, {{"Mux-Signature", signed_at_now(webhook)}}); };

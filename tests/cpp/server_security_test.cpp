@@ -1,7 +1,11 @@
 // Who may read what, and who may publish: every identity against every target, live and on
 // replay; the publisher key and client tokens are never interchangeable.
+#include <iostream>
+#include <sstream>
+
 #include <catch2/catch.hpp>
 
+#include "log.hpp"
 #include "server_support.hpp"
 
 using namespace test;
@@ -20,9 +24,39 @@ Headers merged(Headers a, const Headers& b) {
     return a;
 }
 
+// The server's log at debug, kept in memory while the capture lives. Read text() only once
+// the server has stopped (its threads write to std::clog).
+class LogCapture {
+public:
+    LogCapture() : level_(ssebus::server::log::level()), saved_(std::clog.rdbuf(out_.rdbuf())) {
+        ssebus::server::log::set_level(ssebus::server::log::Level::debug);
+    }
+    ~LogCapture() {
+        std::clog.rdbuf(saved_);
+        ssebus::server::log::set_level(level_);
+    }
+    std::string text() const { return out_.str(); }
+
+private:
+    std::ostringstream out_;
+    ssebus::server::log::Level level_;
+    std::streambuf* saved_;
+};
+
+// No secret, key or token in the log: the values the tests use, and any JWT (each one
+// starts with the base64url of `{"`).
+void check_no_secret_in(const std::string& log) {
+    for (const auto& secret : {publisher_key, jwt_secret, mux_secret}) {
+        INFO("secret: " << secret);
+        CHECK(log.find(secret) == std::string::npos);
+    }
+    CHECK(log.find("eyJ") == std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("security matrix: every identity receives exactly the events addressed to it, live, on replay and in the latest-of-each-type snapshot") {
+    LogCapture log;  // at debug: no secret may reach it
     TestServer s;
     auto& hub = s.server.hub();
     const auto alice_1 = client_token("alice", "s-a1");
@@ -182,9 +216,15 @@ TEST_CASE("security matrix: every identity receives exactly the events addressed
         }
         CHECK(observed(events) == row.expected);
     }
+    s.server.stop();
+    const auto text = log.text();
+    CHECK(text.find("stream opened") != std::string::npos);  // it did log at debug
+    CHECK(text.find("published") != std::string::npos);
+    check_no_secret_in(text);
 }
 
 TEST_CASE("publishing and stream control need the publisher key; a client token is not a key") {
+    LogCapture log;  // at debug: no secret may reach it, not even a wrong key's near miss
     TestServer s;
     const auto client = client_token("alice", "s-a1");
     const std::string needs_key = "this route needs the publisher key (Authorization: Bearer <key>)";
@@ -248,6 +288,8 @@ TEST_CASE("publishing and stream control need the publisher key; a client token 
                                {{"Authorization", "Bearer " + publisher_key}});
         CHECK((r.status == 200 || r.status == 202));
     }
+    s.server.stop();
+    check_no_secret_in(log.text());
 }
 
 TEST_CASE("regression: anyone could send a simulated upload's events into another user's stream") {

@@ -15,7 +15,7 @@ import { useIdentity } from './useIdentity.js';
 import { useVideos } from './useVideos.js';
 
 export default function App() {
-  const debug = useDebug(EVENTS_URL);
+  const debug = useDebug();
   const options = useMemo(() => (debug.on ? { map: EVENT_MAP, debug: true } : { map: EVENT_MAP }), [debug.on]);
   const connection = useConnection(EVENTS_URL, options);
   // Switching debug makes a new bridge; a new connection too, so that debug covers it from

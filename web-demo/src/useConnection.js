@@ -5,20 +5,6 @@ import { forgetConfig } from './api.js';
 
 const STATUS_EVENTS = ['ssebus:open', 'ssebus:error', 'ssebus:reconnecting', 'ssebus:closed'];
 
-// The hook's error is the latest ssebus:error payload ({ error, status, auth }) in newer
-// versions of ssebus/react, the Error itself in older ones.
-function describeError(error) {
-  if (error === undefined || error === null) return null;
-  if (typeof error === 'string') return error;
-  const e = error instanceof Error ? error : (error.error ?? error);
-  return typeof e === 'string' ? e : (e.message ?? String(e));
-}
-
-// A refused identity: ssebus marks 401 and 403 as `auth`; older versions give the status only.
-function isAuthFailure(failure) {
-  if (failure === null) return false;
-  return failure.auth === true || failure.status === 401 || failure.status === 403;
-}
 
 /**
  * The page's event stream. useEventSource gives its status; the bridge's status events on
@@ -28,7 +14,7 @@ function isAuthFailure(failure) {
  */
 export function useConnection(url, options) {
   const source = useEventSource(url, options);
-  const { status, error, connect, disconnect } = source;
+  const { status, error, connect, disconnect, reconnect } = source;
   const [retry, setRetry] = useState(null); // { attempt, at } while reconnecting
   const [failure, setFailure] = useState(null); // the latest ssebus:error payload, until open
   const [closedReason, setClosedReason] = useState(null);
@@ -84,26 +70,19 @@ export function useConnection(url, options) {
     disconnect();
   }, [status, connect, disconnect]);
 
-  // The next attempt now, with a fresh backoff: the bridge's reconnect() where ssebus has
-  // it, else a new connection.
-  const libraryReconnect = source.reconnect;
-  const retryNow = useCallback(() => {
-    if (typeof libraryReconnect === 'function') libraryReconnect();
-    else fresh();
-  }, [libraryReconnect, fresh]);
-
-  // After signing in or out: an open stream is replaced, one that is failing retries now.
+  // After signing in or out: an open stream is replaced, one that is failing retries now
+  // (reconnect(): the next attempt at once, with a fresh backoff).
   const renew = useCallback(() => {
     if (status === 'open' || status === 'closed') fresh();
-    else retryNow();
-  }, [status, fresh, retryNow]);
+    else reconnect();
+  }, [status, fresh, reconnect]);
 
   return {
     phase: status,
-    error: describeError(error),
+    error: error?.message ?? null, // the hook's error is the latest ssebus:error payload
     failure,
     httpStatus: failure?.status,
-    authFailed: isAuthFailure(failure),
+    authFailed: failure?.auth === true, // 401 or 403
     attempt: retry?.attempt,
     at: retry?.at,
     reason: closedReason,
@@ -111,7 +90,7 @@ export function useConnection(url, options) {
     connect,
     disconnect,
     fresh,
-    retryNow,
+    retryNow: reconnect,
     renew,
   };
 }

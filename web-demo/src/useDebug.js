@@ -1,25 +1,12 @@
-import { useCallback, useMemo, useState } from 'react';
-import { EventBridge } from 'ssebus';
+import { useCallback, useState } from 'react';
 
 const STORAGE_KEY = 'ssebus-demo-debug';
-
-// Whether this version of ssebus has the bridge's `debug` option: a bridge that is never
-// connected tells, since the bridge refuses options it does not know.
-function bridgeHasDebug(url) {
-  try {
-    new EventBridge({ emit() {} }, { url, debug: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The page's "debug" switch: the bridge's `debug: true`, which logs what the bridge does
  * with console.debug. Remembered across reloads.
  */
-export function useDebug(url) {
-  const supported = useMemo(() => bridgeHasDebug(url), [url]);
+export function useDebug() {
   const [wanted, setWanted] = useState(() => {
     try {
       return localStorage.getItem(STORAGE_KEY) === '1';
@@ -36,5 +23,5 @@ export function useDebug(url) {
       // not remembered
     }
   }, []);
-  return { on: supported && wanted, supported, set };
+  return { on: wanted, set };
 }

@@ -86,15 +86,11 @@ export default function StatsPanel({ connection, debug }) {
           </dd>
         </div>
       </dl>
-      <label
-        className="check debug-switch"
-        title={debug.supported ? undefined : 'this version of ssebus has no debug option'}
-      >
+      <label className="check debug-switch">
         <input
           type="checkbox"
           name="debug"
           checked={debug.on}
-          disabled={!debug.supported}
           onChange={(e) => debug.set(e.target.checked)}
         />
         Debug: the bridge logs to <code>console.debug</code>
