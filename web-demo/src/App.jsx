@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef } from 'react';
 
-import { EVENTS_URL, EVENT_MAP } from './api.js';
+import { clientIdFor, eventsUrl, EVENT_MAP } from './api.js';
 import ConnectionIndicator from './components/ConnectionIndicator.jsx';
 import EventLog from './components/EventLog.jsx';
 import MuxWebhookPanel from './components/MuxWebhookPanel.jsx';
@@ -10,14 +10,20 @@ import TestEventPanel from './components/TestEventPanel.jsx';
 import UploadPanel from './components/UploadPanel.jsx';
 import VideoLibrary from './components/VideoLibrary.jsx';
 import { useConnection } from './useConnection.js';
-import { useDebug } from './useDebug.js';
+import { useCrossTab, useDebug } from './useSwitches.js';
 import { useIdentity } from './useIdentity.js';
 import { useVideos } from './useVideos.js';
 
 export default function App() {
   const debug = useDebug();
-  const options = useMemo(() => (debug.on ? { map: EVENT_MAP, debug: true } : { map: EVENT_MAP }), [debug.on]);
-  const connection = useConnection(EVENTS_URL, options);
+  const crossTab = useCrossTab();
+  const options = useMemo(
+    () => ({ map: EVENT_MAP, ...(debug.on ? { debug: true } : {}), ...(crossTab.on ? { crossTab: true } : {}) }),
+    [debug.on, crossTab.on],
+  );
+  // With crossTab, the tabs are one client to the server: the same client id, the same URL.
+  const clientId = clientIdFor(crossTab.on);
+  const connection = useConnection(eventsUrl(clientId), options);
   // Switching debug makes a new bridge; a new connection too, so that debug covers it from
   // its first request. (The ref, not a "first run" flag: StrictMode runs effects twice.)
   const { fresh } = connection;
@@ -27,7 +33,7 @@ export default function App() {
     debugWas.current = debug.on;
     fresh();
   }, [debug.on, fresh]);
-  const identity = useIdentity(connection);
+  const identity = useIdentity(connection, clientId);
   const library = useVideos();
 
   return (
@@ -50,10 +56,10 @@ export default function App() {
           <EventLog />
         </div>
         <div className="column column-side">
-          <UploadPanel />
+          <UploadPanel clientId={clientId} />
           <MuxWebhookPanel videos={library.videos} />
           <TestEventPanel identity={identity} />
-          <StatsPanel connection={connection} debug={debug} />
+          <StatsPanel connection={connection} debug={debug} crossTab={crossTab} />
         </div>
       </main>
     </div>

@@ -1,12 +1,35 @@
 // The server's HTTP API, as the dashboard uses it. Everything is same-origin: the page is
 // served by ssebus-server itself.
 
-/** This page's client id: targeted test events can reach exactly this tab. */
-export const clientId = `web-${Math.random().toString(36).slice(2, 10)}`;
+/**
+ * The client id the page gives the server, so that targeted test events and uploads reach
+ * it: one of its own per tab, or, when the tabs share one connection (crossTab), one for the
+ * whole browser, kept in localStorage (every tab's stream then has the same URL).
+ */
+const tabClientId = newClientId();
+const BROWSER_ID_KEY = 'ssebus-demo-browser-client';
+
+function newClientId() {
+  return `web-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+export function clientIdFor(crossTab) {
+  if (!crossTab) return tabClientId;
+  try {
+    let id = localStorage.getItem(BROWSER_ID_KEY);
+    if (!/^web-[a-z0-9]{1,16}$/.test(id ?? '')) {
+      id = newClientId();
+      localStorage.setItem(BROWSER_ID_KEY, id);
+    }
+    return id;
+  } catch {
+    return tabClientId; // no storage: nothing to share it through
+  }
+}
 
 /** The one event stream of the page: global events plus the four demo streams. */
 export const DEMO_STREAMS = ['default', 'system', 'user-activity', 'notifications'];
-export const EVENTS_URL = `/api/events?streams=${DEMO_STREAMS.join(',')}&clientId=${clientId}`;
+export const eventsUrl = (clientId) => `/api/events?streams=${DEMO_STREAMS.join(',')}&clientId=${clientId}`;
 
 /** Server event name -> bus event names. Everything else: `:` becomes `_`. */
 export const EVENT_MAP = Object.freeze({
@@ -76,8 +99,8 @@ async function withPublisherKey(method, url, body) {
 
 export const api = {
   videos: () => request('GET', '/api/videos').then((r) => r.videos),
-  // The upload's events go to this tab only.
-  upload: (filename) =>
+  // The upload's events go to this client only (this tab, or with crossTab this browser).
+  upload: (filename, clientId) =>
     request('POST', '/api/uploads', { body: { filename, target: { type: 'client', id: clientId } } }),
   process: (videoId) => request('POST', `/videos/${encodeURIComponent(videoId)}/process`),
   muxWebhook: (type, assetId) => request('POST', '/api/demo/mux-webhook', { body: { type, assetId } }),

@@ -5,6 +5,7 @@ import { forgetConfig } from './api.js';
 
 const STATUS_EVENTS = ['ssebus:open', 'ssebus:error', 'ssebus:reconnecting', 'ssebus:closed'];
 
+const sameUrl = (a, b) => new URL(a, location.href).href === new URL(b, location.href).href;
 
 /**
  * The page's event stream. useEventSource gives its status; the bridge's status events on
@@ -52,6 +53,16 @@ export function useConnection(url, options) {
     }
   });
 
+  // The tab's part in sharing the stream: 'leader' (holds it), 'follower' (gets it from the
+  // leader) or 'solo' (a stream of its own). Only this stream's announcements count: the
+  // previous one's, while the switch changes it, do not.
+  const [announced, setAnnounced] = useState(null); // { url, role }
+  useEventBusOn('ssebus:role', (payload) => {
+    if (typeof payload?.url === 'string' && typeof payload.role === 'string') setAnnounced(payload);
+  });
+  const own = announced !== null && sameUrl(announced.url, url) ? announced.role : null;
+  const role = source.role ?? own ?? (options.crossTab ? null : 'solo');
+
   // Events were lost (e.g. the server restarted and no longer has the resume id): so may
   // the publisher key be.
   useEventBusOn('ssebus:gap', forgetConfig);
@@ -87,6 +98,7 @@ export function useConnection(url, options) {
     at: retry?.at,
     reason: closedReason,
     received,
+    role, // null until the bridge says
     connect,
     disconnect,
     fresh,

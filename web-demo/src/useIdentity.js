@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 
-import { api, clientId } from './api.js';
+import { api } from './api.js';
 
 const STORAGE_KEY = 'ssebus-demo-identity';
 
@@ -26,7 +26,7 @@ function save(r) {
  * the token (401 or 403: it restarted with another secret), the page signs in again as the
  * same user and session and retries at once; if that fails too, it goes on anonymous.
  */
-export function useIdentity(connection) {
+export function useIdentity(connection, clientId) {
   const [signedIn, setSignedIn] = useState(remembered);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);

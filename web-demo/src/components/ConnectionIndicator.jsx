@@ -2,9 +2,14 @@ import { clock } from '../format.js';
 import { useNow } from '../useNow.js';
 
 const LABELS = { connecting: 'Connecting', open: 'Live', reconnecting: 'Reconnecting', closed: 'Disconnected' };
+const ROLES = {
+  leader: 'This tab holds the stream and relays it to the other tabs',
+  follower: 'This tab gets the stream from the leader tab',
+  solo: 'This tab has a stream of its own',
+};
 
 export default function ConnectionIndicator({ connection, identity }) {
-  const { phase, attempt, at, error, reason, httpStatus } = connection;
+  const { phase, attempt, at, error, reason, httpStatus, role } = connection;
   const now = useNow(250, phase === 'reconnecting');
 
   let detail = null;
@@ -54,6 +59,11 @@ export default function ConnectionIndicator({ connection, identity }) {
         <span className="connection-label">{LABELS[phase]}</span>
         {detail}
       </div>
+      {role && phase !== 'closed' ? (
+        <span className={`tab-role tab-role-${role}`} data-testid="tab-role" data-role={role} title={ROLES[role]}>
+          {role}
+        </span>
+      ) : null}
       <div className="connection-actions">
         {phase === 'reconnecting' ? (
           <button type="button" className="button button-small" onClick={connection.retryNow}>

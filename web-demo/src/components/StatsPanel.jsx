@@ -9,7 +9,7 @@ const POLL_MS = 2000;
  * page's bus has received. The two count different things: the server counts the frames it
  * wrote to every stream, the page counts bus events (one server event may map to several).
  */
-export default function StatsPanel({ connection, debug }) {
+export default function StatsPanel({ connection, debug, crossTab }) {
   const [stats, setStats] = useState(null);
   const [error, setError] = useState(null);
   const live = connection.phase === 'open';
@@ -86,15 +86,26 @@ export default function StatsPanel({ connection, debug }) {
           </dd>
         </div>
       </dl>
-      <label className="check debug-switch">
-        <input
-          type="checkbox"
-          name="debug"
-          checked={debug.on}
-          onChange={(e) => debug.set(e.target.checked)}
-        />
-        Debug: the bridge logs to <code>console.debug</code>
-      </label>
+      <div className="switches">
+        <label className="check">
+          <input
+            type="checkbox"
+            name="debug"
+            checked={debug.on}
+            onChange={(e) => debug.set(e.target.checked)}
+          />
+          Debug: the bridge logs to <code>console.debug</code>
+        </label>
+        <label className="check" title="The bridge's crossTab option: the leader tab holds the stream and relays it to the other tabs">
+          <input
+            type="checkbox"
+            name="crossTab"
+            checked={crossTab.on}
+            onChange={(e) => crossTab.set(e.target.checked)}
+          />
+          One stream for all tabs (<code>crossTab</code>)
+        </label>
+      </div>
       {routes.length > 0 ? (
         <table className="routes">
           <thead>

@@ -22,9 +22,9 @@ function upsert(list, uploadId, change) {
 
 /**
  * Simulated uploads: POST /api/uploads, then video:upload:started / progress / completed,
- * sent to this tab only (target: this client).
+ * sent to this client only: this tab, or with crossTab every tab of this browser.
  */
-export default function UploadPanel() {
+export default function UploadPanel({ clientId }) {
   const [uploads, setUploads] = useState([]);
   const [error, setError] = useState(null);
   const [sample, setSample] = useState(0);
@@ -46,7 +46,7 @@ export default function UploadPanel() {
   const upload = async (filename) => {
     setError(null);
     try {
-      const { uploadId } = await api.upload(filename);
+      const { uploadId } = await api.upload(filename, clientId);
       setUploads((list) => upsert(list, uploadId, (u) => ({ ...u, filename: u.filename ?? filename })));
     } catch (e) {
       setError(e.message);
