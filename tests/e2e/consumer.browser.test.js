@@ -1,6 +1,7 @@
 // The package as an application gets it: `npm pack` in a checkout that was never built
 // (its prepack step builds the WebAssembly), installed into a new Vite + React project,
-// built there, served by ssebus-server, and a hook receives a published event in Chromium.
+// built there, served by ssebus-server, and a hook receives a published event in Chromium;
+// with crossTab, two tabs of the app share one connection.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { publish, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
+import { until } from '../support/wait.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,15 +42,20 @@ export default defineConfig({ plugins: [react()] });
 import { createRoot } from 'react-dom/client';
 import { EventBusProvider, useEventBusOn, useEventSource } from 'ssebus/react';
 
-const options = { map: { 'greeting:sent': ['greeting', 'refresh'] } };
+const map = { 'greeting:sent': ['greeting', 'refresh'] };
+// /?crossTab: the tabs of the browser share one connection.
+const options = new URLSearchParams(location.search).has('crossTab') ? { map, crossTab: true } : { map };
 
 function App() {
   const { status } = useEventSource('/api/events', options);
   const [greeting, setGreeting] = useState('none');
+  const [role, setRole] = useState('none');
   useEventBusOn('greeting', (payload, meta) => setGreeting(payload.text + ' via ' + meta.serverEvent));
+  useEventBusOn('ssebus:role', (payload) => setRole(payload.role));
   return (
     <main>
       <p id="status">{status}</p>
+      <p id="role">{role}</p>
       <p id="greeting">{greeting}</p>
     </main>
   );
@@ -122,6 +129,37 @@ describe('a new Vite + React project that installs the packed package', () => {
     assert.equal(sent.status, 202);
     assert.equal(sent.body.delivered, 1);
     await page.locator('#greeting', { hasText: /^hello via greeting:sent$/ }).waitFor({ timeout: 20_000 });
+    assert.deepEqual(problems, []);
+  });
+
+  it('shares one connection between two tabs with crossTab on', async () => {
+    for (const page of browser.context.pages()) await page.close();
+    const stats = async () => (await fetch(`${server.url}/api/events/stats`)).json();
+    await until('the first tab\'s stream to close', async () => (await stats()).active_clients === 0);
+    const problems = [];
+    const tabs = [];
+    for (let i = 0; i < 2; i++) {
+      const page = await browser.context.newPage();
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(`${server.url}/?crossTab`);
+      await page.locator('#status', { hasText: /^open$/ }).waitFor({ timeout: 20_000 });
+      tabs.push(page);
+    }
+    await tabs[0].locator('#role', { hasText: /^leader$/ }).waitFor({ timeout: 20_000 });
+    await tabs[1].locator('#role', { hasText: /^follower$/ }).waitFor({ timeout: 20_000 });
+    const s = await stats();
+    assert.equal(s.clients_by_route['/api/events'], 1);
+    assert.equal(s.active_clients, 1);
+
+    const sent = await publish(server, { event: 'greeting:sent', data: { text: 'hello, tabs' } });
+    assert.equal(sent.status, 202);
+    assert.equal(sent.body.delivered, 1);
+    for (const page of tabs) {
+      await page.locator('#greeting', { hasText: /^hello, tabs via greeting:sent$/ }).waitFor({ timeout: 20_000 });
+    }
     assert.deepEqual(problems, []);
   });
 });

@@ -481,3 +481,74 @@ describe('the web demo under StrictMode (a development build of React)', () => {
     assert.deepEqual(problems, []);
   });
 });
+
+describe('the web demo in two tabs with the crossTab switch on', () => {
+  let server;
+  const tabs = [];
+  const role = (page, name) => page.locator(`[data-testid=tab-role][data-role=${name}]`);
+  const streamRequests = (tab) => tab.requests.filter((r) => r.startsWith('GET /api/events') && !r.includes('stats'));
+
+  before(async () => {
+    await run(join(root, 'scripts', 'build-demo'), [], { cwd: root });
+    server = await startServer(serverArgs(distDir));
+  });
+  after(async () => {
+    for (const tab of tabs) await tab.page.close();
+    await server?.stop();
+    await browser.context.clearCookies();
+  });
+
+  it('shares one /api/events stream: one tab leads, the other follows, both show every event once', async () => {
+    const first = await openDashboard(browser, server);
+    tabs.push(first);
+    await role(first.page, 'solo').waitFor();
+    await first.page.locator('input[name=crossTab]').check();
+    await role(first.page, 'leader').waitFor();
+    await connection(first.page, 'open').waitFor();
+    await until('the switch to leave one stream', async () => (await stats(server)).clients_by_route['/api/events'] === 1);
+
+    // The switch is remembered: the next tab opens with it on, and follows.
+    const second = await openDashboard(browser, server);
+    tabs.push(second);
+    assert.equal(await second.page.locator('input[name=crossTab]').isChecked(), true);
+    await role(second.page, 'follower').waitFor();
+    assert.deepEqual(streamRequests(second), [], 'the follower opened a stream of its own');
+    // Both tabs are one client to the server.
+    const who = async (tab) => (await tab.page.locator('[data-testid=identity] .mono').textContent()).trim();
+    assert.equal(await who(second), await who(first));
+
+    const messages = [];
+    for (const from of [first, second]) {
+      const message = `to every tab ${randomUUID()}`;
+      messages.push(message);
+      assert.match(await sendTestEvent(from.page, { target: 'all', message }), /delivered to 1 client$/);
+      for (const tab of [first, second]) await tab.page.locator('[data-testid=log-entry]', { hasText: message }).first().waitFor();
+    }
+    // The demo streams tick in the follower too.
+    const count = (tab) => tab.page.locator('[data-testid=stream][data-stream=default] [data-testid=stream-count]').getAttribute('data-count');
+    const ticked = Number(await count(second));
+    await until('a tick in the follower', async () => Number(await count(second)) > ticked);
+    const s = await stats(server);
+    assert.equal(s.clients_by_route['/api/events'], 1);
+    assert.equal(s.active_clients, 1);
+    for (const tab of [first, second]) {
+      for (const message of messages) {
+        assert.equal(await tab.page.locator('[data-testid=log-entry]', { hasText: message }).count(), 1, message);
+      }
+    }
+
+    // Closing the leader hands the stream to the follower.
+    await first.page.close();
+    tabs.shift();
+    await role(second.page, 'leader').waitFor();
+    await connection(second.page, 'open').waitFor();
+    const message = `after the hand-off ${randomUUID()}`;
+    await until('the new leader to hold the one stream', async () => (await stats(server)).clients_by_route['/api/events'] === 1);
+    assert.match(await sendTestEvent(second.page, { target: 'all', message }), /delivered to 1 client$/);
+    assert.deepEqual([...first.problems, ...second.problems], []);
+
+    await second.page.locator('input[name=crossTab]').uncheck();
+    await role(second.page, 'solo').waitFor();
+    assert.equal(await second.page.evaluate(() => localStorage.getItem('ssebus-demo-cross-tab')), null);
+  });
+});
