@@ -47,23 +47,25 @@ export default function ConnectionIndicator({ connection, identity }) {
         )}
         <span className="mono muted"> · {identity.clientId}</span>
       </div>
-      <div
-        className={`connection connection-${phase}`}
-        data-testid="connection"
-        data-state={phase}
-        role="status"
-        aria-live="polite"
-        title={error ?? undefined}
-      >
-        <span className="connection-dot" aria-hidden="true" />
-        <span className="connection-label">{LABELS[phase]}</span>
-        {detail}
+      <div className="connection-group">
+        <div
+          className={`connection connection-${phase}`}
+          data-testid="connection"
+          data-state={phase}
+          role="status"
+          aria-live="polite"
+          title={error ?? undefined}
+        >
+          <span className="connection-dot" aria-hidden="true" />
+          <span className="connection-label">{LABELS[phase]}</span>
+          {detail}
+        </div>
+        {role && phase !== 'closed' ? (
+          <span className={`tab-role tab-role-${role}`} data-testid="tab-role" data-role={role} title={ROLES[role]}>
+            {role}
+          </span>
+        ) : null}
       </div>
-      {role && phase !== 'closed' ? (
-        <span className={`tab-role tab-role-${role}`} data-testid="tab-role" data-role={role} title={ROLES[role]}>
-          {role}
-        </span>
-      ) : null}
       <div className="connection-actions">
         {phase === 'reconnecting' ? (
           <button type="button" className="button button-small" onClick={connection.retryNow}>
