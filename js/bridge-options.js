@@ -28,7 +28,9 @@ const OPTIONS = [
   'lastEventId',
   'EventSource',
   'debug',
+  'crossTab',
 ];
+const CROSS_TAB_OPTIONS = ['key', 'leaderTimeoutMs'];
 
 export function refuse(what) {
   throw new TypeError(`ssebus: EventBridge: ${what}`);
@@ -144,6 +146,44 @@ export function readHeaders(value, what = 'headers') {
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
+// crossTab: true | false | { key?, leaderTimeoutMs? } -> null (off) or { key, leaderTimeoutMs }.
+// A headers function cannot be compared between tabs, so it needs a key that names whose
+// credentials it sends: tabs share a stream only when their keys agree.
+function readCrossTab(value, headers, heartbeatTimeoutMs) {
+  if (value === undefined || value === false) return null;
+  if (value !== true && !isPlainObject(value)) {
+    refuse(`crossTab must be true, false or an object such as { key: 'user-42' }, got ${describe(value)}`);
+  }
+  const o = value === true ? {} : value;
+  for (const k of Object.keys(o)) {
+    if (!CROSS_TAB_OPTIONS.includes(k)) {
+      refuse(`unknown option crossTab.${k}; crossTab takes ${CROSS_TAB_OPTIONS.join(', ')}`);
+    }
+  }
+  if (o.key !== undefined && (typeof o.key !== 'string' || o.key === '')) {
+    refuse(`crossTab.key must be a non-empty string, got ${describe(o.key)}`);
+  }
+  if (typeof headers === 'function' && o.key === undefined) {
+    refuse(
+      'crossTab with a headers function needs crossTab.key: a string that names whose credentials ' +
+        "the function sends (e.g. { crossTab: { key: 'user-42' } }), so that only tabs with the same " +
+        'credentials share a stream',
+    );
+  }
+  const fallback = heartbeatTimeoutMs === Infinity || heartbeatTimeoutMs === 0 ? 0 : heartbeatTimeoutMs;
+  const leaderTimeoutMs = readNumber(
+    o.leaderTimeoutMs,
+    fallback,
+    'crossTab.leaderTimeoutMs',
+    0,
+    'a number of milliseconds (0 or Infinity turns the check off)',
+  );
+  return Object.freeze({
+    key: o.key ?? null,
+    leaderTimeoutMs: leaderTimeoutMs === Infinity ? 0 : Math.min(leaderTimeoutMs, MAX_DELAY),
+  });
+}
+
 /** The spec every other part of the bridge reads. */
 export function readOptions(options) {
   if (!isPlainObject(options)) refuse(`takes (bus, options) with options.url, got options ${describe(options)}`);
@@ -209,6 +249,7 @@ export function readOptions(options) {
 
   return Object.freeze({
     url,
+    crossTab: readCrossTab(o.crossTab, headers, heartbeatTimeoutMs),
     transport,
     map,
     translate: o.translate ?? null,

@@ -37,6 +37,10 @@ import { report } from './util.js';
 const HEALTHY_MS = 5000; // an open connection this old has earned a fresh backoff
 const NAMES_CACHED = 512; // translated server names kept per bridge (bounded: names are data)
 const NAMESPACE = 'ssebus:bridge';
+const TABS = 'ssebus:tabs';
+
+let tabsModule = null; // the cross-tab module, imported when a bridge first asks for crossTab
+let saidSolo = false; // the fallback's diagnostic, once per page
 
 const connections = new Map(); // key -> Connection
 const identities = new WeakMap(); // a function (EventSource class, headers) -> its number in keys
@@ -175,7 +179,9 @@ export function connectionFor(spec, lastId) {
     if (typeof globalThis.fetch !== 'function') {
       throw new Error('ssebus: EventBridge: this environment has no fetch(); use transport: "eventsource"');
     }
-    const headers = typeof spec.headers === 'function' ? `f${identity(spec.headers)}` : JSON.stringify(spec.headers);
+    // Shared across tabs, a headers function is known by its crossTab.key, in the page too.
+    const fn = typeof spec.headers === 'function';
+    const headers = fn && spec.crossTab === null ? `f${identity(spec.headers)}` : fn ? '' : JSON.stringify(spec.headers);
     key = `fetch ${spec.withCredentials} ${spec.url} ${headers}`;
   } else {
     EventSourceClass = spec.EventSource ?? globalThis.EventSource;
@@ -187,6 +193,7 @@ export function connectionFor(spec, lastId) {
     }
     key = `eventsource ${spec.withCredentials} ${spec.url} ${identity(EventSourceClass)}`;
   }
+  if (spec.crossTab !== null) key = `tabs ${JSON.stringify(spec.crossTab.key)} ${key}`;
   let conn = connections.get(key);
   if (conn === undefined) {
     const transport =
@@ -199,9 +206,27 @@ export function connectionFor(spec, lastId) {
 
 // ---------------------------------------------------------------------------- connection
 
+// Whether this page can share a stream with its other tabs; says why not, once, when debugging.
+function canShare(spec) {
+  let missing = '';
+  if (typeof globalThis.navigator?.locks?.request !== 'function') missing = 'navigator.locks (Web Locks)';
+  else if (typeof globalThis.BroadcastChannel !== 'function') missing = 'BroadcastChannel';
+  else if (typeof globalThis.crypto?.subtle?.digest !== 'function') missing = 'crypto.subtle';
+  if (missing === '') return true;
+  if (!saidSolo) {
+    const log = debugLogger(TABS, spec.url, spec.debug);
+    if (log !== null) {
+      saidSolo = true;
+      log('crossTab: this page has no %s (a secure context has it): each tab keeps its own connection (role solo)', missing);
+    }
+  }
+  return false;
+}
+
 class Connection {
   state = 'connecting';
   lastId; // the id to resume from, and the newest id delivered
+  role = 'solo'; // 'leader' | 'follower' while sharing the stream with other tabs
 
   #key;
   #spec; // the options of the bridge that opened it
@@ -220,6 +245,8 @@ class Connection {
   #paused = false;
   #disposed = false;
   #onVisibility = null;
+  #sharing = false; // crossTab asked for, and possible here
+  #tabs = null; // the link to the other tabs (bridge-tabs.js) while sharing
 
   constructor(key, spec, transport, lastId) {
     this.#key = key;
@@ -228,6 +255,7 @@ class Connection {
     this.lastId = lastId;
     // Read here, at connect time: importing the package reads no global setting.
     this.#debug = debugLogger(NAMESPACE, spec.url, spec.debug);
+    this.#sharing = spec.crossTab !== null && canShare(spec);
   }
 
   get url() {
@@ -247,10 +275,12 @@ class Connection {
     } else {
       this.#current?.run?.listen?.(att.listens); // a native EventSource learns the new names
     }
+    const known = this.#begun && this.#roleSaid;
     this.#sync();
-    if (this.state === 'open') {
+    if (this.state === 'open' || known) {
       // A bridge joining an open connection hears about it too, once it has returned.
       queueMicrotask(() => {
+        if (att.live && known) emitTo(att, 'ssebus:role', { url: this.url, role: this.role });
         if (att.live && this.state === 'open') emitTo(att, 'ssebus:open', { url: this.url });
       });
     }
@@ -268,6 +298,10 @@ class Connection {
   /** Retries now with a fresh backoff (e.g. after signing in again); paused, it only resets. */
   reconnect() {
     if (this.#disposed) return;
+    if (this.#sharing && this.role !== 'leader') {
+      this.#tabs?.askReconnect(); // the leader's stream is every tab's
+      return;
+    }
     this.#attempt = 0;
     this.#debug?.('reconnect(): retrying now, backoff reset');
     if (this.#paused) return;
@@ -283,13 +317,19 @@ class Connection {
     this.state = state;
   }
 
-  // Pauses while the page is hidden when every bridge asks for it; otherwise runs.
+  // Pauses while the page is hidden when every bridge asks for it; otherwise runs. A shared
+  // stream does not pause: it is every tab's.
   #sync() {
     if (this.#disposed) return;
+    if (this.#sharing) {
+      if (!this.#begun) this.#share();
+      return;
+    }
     const atts = this.#atts;
     const pause =
       globalThis.document?.visibilityState === 'hidden' && atts.length !== 0 && atts.every((a) => a.pauseWhenHidden);
     if (this.#begun && pause === this.#paused) return;
+    if (!this.#begun && this.#spec.crossTab !== null) queueMicrotask(() => this.#setRole('solo')); // the fallback
     this.#begun = true;
     this.#paused = pause;
     if (pause) {
@@ -375,10 +415,94 @@ class Connection {
         this.#status('ssebus:open', { url: this.url });
       },
       event: (type, data, id, receivedAt) => {
-        if (this.#current === token) this.#deliver(type, data, id, receivedAt);
+        if (this.#current !== token) return;
+        this.#tabs?.relay(['e', type, data, id, receivedAt]);
+        this.#deliver(type, data, id, receivedAt);
       },
       alive: (at) => {
-        if (this.#current === token) this.#lastByteAt = at;
+        if (this.#current !== token) return;
+        this.#lastByteAt = at;
+        this.#tabs?.alive(at);
+      },
+      retry: (ms) => {
+        this.#floor = ms;
+        this.#tabs?.relay(['r', ms]);
+      },
+      resume: (id) => {
+        if (id === this.#prevId) return;
+        this.lastId = id;
+        this.#tabs?.relay(['i', id]);
+      },
+      fail: (error, status) => this.#failed(token, error, status),
+    };
+  }
+
+  // ------------------------------------------------------------------ sharing between tabs
+
+  #share() {
+    this.#begun = true;
+    this.#setState('connecting');
+    this.role = 'follower'; // announced once the lock says which
+    tabsModule ??= import('./bridge-tabs.js');
+    tabsModule.then(
+      ({ TabLink }) => {
+        if (this.#disposed) return;
+        const debug = this.#debug === null ? null : debugLogger(TABS, this.url, true);
+        this.#tabs = new TabLink(this.#spec, this.#tabSide(), debug);
+      },
+      (error) => {
+        report(error);
+        this.#tabSide().solo();
+      },
+    );
+  }
+
+  #setRole(role) {
+    if (role === this.role && this.#roleSaid) return;
+    this.#roleSaid = true;
+    this.#debug?.('role %s -> %s', this.role, role);
+    this.role = role;
+    for (const att of this.#atts) if (att.live) emitTo(att, 'ssebus:role', { url: this.url, role });
+  }
+
+  #roleSaid = false;
+
+  // What the link to the other tabs drives (see bridge-tabs.js).
+  #tabSide() {
+    return {
+      solo: () => {
+        if (this.#disposed) return;
+        this.#sharing = false;
+        this.#tabs = null;
+        this.#begun = false;
+        this.#setRole('solo');
+        this.#sync();
+      },
+      lead: () => {
+        if (this.#disposed) return;
+        const was = this.state;
+        this.#setRole('leader');
+        this.#attempt = 0;
+        this.#open();
+        if (was === 'open') {
+          // The previous leader's stream is over; this tab's takes over, from its own last id.
+          this.#status('ssebus:reconnecting', { url: this.url, attempt: 0, delayMs: 0, at: Date.now() });
+        }
+      },
+      follow: () => {
+        if (this.#disposed) return;
+        if (this.role === 'leader') {
+          this.#stop();
+          this.#setState('connecting');
+        }
+        this.#setRole('follower');
+      },
+      stop: () => this.#stop(),
+      leaderChanged: () => {
+        this.#prevId = '';
+      },
+      event: (type, data, id, receivedAt) => {
+        if (this.role === 'follower' && !this.#disposed) this.#deliver(type, data, id, receivedAt);
       },
       retry: (ms) => {
         this.#floor = ms;
@@ -386,8 +510,50 @@ class Connection {
       resume: (id) => {
         if (id !== this.#prevId) this.lastId = id;
       },
-      fail: (error, status) => this.#failed(token, error, status),
+      status: (name, payload) => {
+        if (this.#disposed) return;
+        if (name === 'ssebus:open') {
+          this.#prevId = ''; // a new run of the leader's
+          this.#setState('open');
+        } else if (name === 'ssebus:error' || name === 'ssebus:reconnecting') this.#setState('connecting');
+        else return;
+        const p = { ...payload, url: this.url };
+        if (name === 'ssebus:error') p.error = new Error(payload.message);
+        this.#status(name, p);
+      },
+      gaveUp: (payload) => {
+        const info = { ...payload, url: this.url, error: new Error(payload.message) };
+        this.#giveUp(info);
+      },
+      adopt: (state, lastId, floor) => {
+        if (this.#disposed) return;
+        if (this.lastId === '' && typeof lastId === 'string') this.lastId = lastId;
+        if (typeof floor === 'number') this.#floor = floor;
+        if (state === 'open' && this.state !== 'open') {
+          this.#setState('open');
+          this.#status('ssebus:open', { url: this.url });
+        }
+      },
+      reconnect: () => this.reconnect(),
+      state: () => this.state,
+      lastId: () => this.lastId,
+      floor: () => this.#floor,
     };
+  }
+
+  // A status for the other tabs: its payload without the Error (rebuilt from its message).
+  #relayStatus(name, payload) {
+    const { error, ...rest } = payload;
+    this.#tabs.relay([name === null ? 'x' : 's', ...(name === null ? [] : [name]), rest]);
+  }
+
+  #giveUp(info) {
+    const atts = this.#atts;
+    this.#dispose();
+    for (const att of atts) {
+      emitTo(att, 'ssebus:error', info);
+      emitTo(att, 'ssebus:closed', { url: this.url, reason: 'maxAttempts', error: info.error });
+    }
   }
 
   // ssebus:gap {requested, earliest}: what follows starts at `earliest`, which may be
@@ -456,12 +622,8 @@ class Connection {
     const r = this.#spec.reconnect;
     if (attempt > r.maxAttempts) {
       this.#debug?.('giving up after %d attempts (reconnect.maxAttempts)', attempt - 1);
-      const atts = this.#atts;
-      this.#dispose();
-      for (const att of atts) {
-        emitTo(att, 'ssebus:error', info);
-        emitTo(att, 'ssebus:closed', { url: this.url, reason: 'maxAttempts', error });
-      }
+      if (this.#tabs !== null) this.#relayStatus(null, info);
+      this.#giveUp(info);
       return;
     }
     let ceiling = r.initialMs * r.factor ** (attempt - 1);
@@ -507,6 +669,8 @@ class Connection {
     this.#setState('closed');
     if (connections.get(this.#key) === this) connections.delete(this.#key);
     if (this.#onVisibility !== null) globalThis.document?.removeEventListener('visibilitychange', this.#onVisibility);
+    this.#tabs?.leave(); // a leader hands off to the next tab
+    this.#tabs = null;
     const atts = this.#atts;
     this.#atts = [];
     for (const att of atts) {
@@ -517,6 +681,7 @@ class Connection {
   }
 
   #status(name, payload) {
+    if (this.#tabs !== null && this.role === 'leader') this.#relayStatus(name, payload);
     for (const att of this.#atts) if (att.live) emitTo(att, name, payload, undefined);
   }
 }

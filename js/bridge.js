@@ -6,7 +6,8 @@
 //   bridge-policy.js       the reconnect policy: shared connections and their bridges,
 //                          backoff, resume ids, duplicates, names, visibility;
 //   bridge-fetch.js        the fetch transport (a streamed body, the core's SSE parser);
-//   bridge-eventsource.js  the native EventSource transport.
+//   bridge-eventsource.js  the native EventSource transport;
+//   bridge-tabs.js         crossTab: one stream for every tab, loaded when a bridge asks.
 // bridge-debug.js holds the `debug` option's logger. Nothing here touches `window` or
 // `document` before connect().
 
@@ -43,6 +44,14 @@ export class EventBridge {
   /** 'connecting' | 'open' | 'closed' */
   get state() {
     return this.#att === null ? 'closed' : this.#att.conn.state;
+  }
+
+  /**
+   * 'solo': this tab has its own connection; with crossTab, 'leader' (this tab runs the
+   * stream the tabs share) or 'follower' (another tab does). Announced by ssebus:role.
+   */
+  get role() {
+    return this.#att === null ? 'solo' : this.#att.conn.role;
   }
 
   /** The id a new connection resumes from: the newest one seen, or the lastEventId option. */

@@ -195,6 +195,7 @@ export function useEventSource(url, options) {
       status: s.status,
       lastEvent: s.lastEvent,
       error: s.error,
+      role: s.role,
       connect: handle.connect,
       disconnect: handle.disconnect,
       reconnect: handle.reconnect,
@@ -222,7 +223,7 @@ const closedSnapshot = () => CLOSED;
 
 /**
  * The nearest <EventBridge> above, or else the newest one mounted under the provider:
- * `{ isConnected, status, lastEvent, error, connect, disconnect, reconnect }`.
+ * `{ isConnected, status, lastEvent, error, role, connect, disconnect, reconnect }`.
  */
 export function useSSE() {
   const store = useStore('useSSE');
@@ -252,6 +253,7 @@ export function useSSE() {
       status: s.status,
       lastEvent: s.lastEvent,
       error: s.error,
+      role: s.role,
       connect,
       disconnect,
       reconnect,

@@ -188,8 +188,8 @@ export class Store {
 
 // ---------------------------------------------------------------------------- sources
 
-export const INITIAL = Object.freeze({ status: 'connecting', lastEvent: null, error: null });
-export const CLOSED = Object.freeze({ status: 'closed', lastEvent: null, error: null });
+export const INITIAL = Object.freeze({ status: 'connecting', lastEvent: null, error: null, role: 'solo' });
+export const CLOSED = Object.freeze({ status: 'closed', lastEvent: null, error: null, role: 'solo' });
 
 // One EventBridge shared by every user of a store with the same URL and options, so that
 // each server event reaches the bus once. It connects while at least one of its users
@@ -221,13 +221,14 @@ class Source {
 
   #receive(name, payload, meta) {
     const s = this.snapshot;
-    if (name === 'ssebus:open') this.#set({ status: 'open', lastEvent: s.lastEvent, error: null });
-    else if (name === 'ssebus:error') this.#set({ status: s.status, lastEvent: s.lastEvent, error: payload });
-    else if (name === 'ssebus:reconnecting') this.#set({ status: 'reconnecting', lastEvent: s.lastEvent, error: s.error });
+    if (name === 'ssebus:open') this.#set({ ...s, status: 'open', error: null });
+    else if (name === 'ssebus:error') this.#set({ ...s, error: payload });
+    else if (name === 'ssebus:reconnecting') this.#set({ ...s, status: 'reconnecting' });
+    else if (name === 'ssebus:role') this.#set({ ...s, role: payload.role });
     else if (name === 'ssebus:closed') {
       if (payload.reason !== 'hidden') this.#attached = false;
-      this.#set({ status: 'closed', lastEvent: s.lastEvent, error: s.error });
-    } else if (!name.startsWith('ssebus:')) this.#set({ status: s.status, lastEvent: { name, payload, meta }, error: s.error });
+      this.#set({ ...s, status: 'closed' });
+    } else if (!name.startsWith('ssebus:')) this.#set({ ...s, lastEvent: { name, payload, meta } });
     this.#store.emit(name, payload, meta);
   }
 
@@ -243,7 +244,7 @@ class Source {
       if (!user.wants) continue;
       if (!this.#attached) {
         this.#attached = true;
-        this.#set({ status: 'connecting', lastEvent: this.snapshot.lastEvent, error: null });
+        this.#set({ ...this.snapshot, status: 'connecting', error: null });
         this.#bridge.connect();
       }
       return;
@@ -318,7 +319,7 @@ export class SourceHandle {
     let next;
     if (!this.wants) {
       const s = this.#snapshot;
-      next = s.status === 'closed' ? s : { status: 'closed', lastEvent: s.lastEvent, error: s.error };
+      next = s.status === 'closed' ? s : { ...s, status: 'closed' };
     } else {
       next = this.#source?.snapshot ?? this.#snapshot;
     }

@@ -35,6 +35,7 @@ describe('the npm package', () => {
       'js/bridge-fetch.js',
       'js/bridge-options.js',
       'js/bridge-policy.js',
+      'js/bridge-tabs.js',
       'js/bridge.js',
       'js/core.js',
       'js/index.d.ts',

@@ -1,0 +1,389 @@
+// ssebus: one stream per browser. The tabs of an origin whose bridges agree on a group
+// (URL, transport, credentials mode, headers or crossTab.key) elect a leader with a Web
+// Lock, `ssebus:<group>`: the tab holding it runs the real transport; the others queue on
+// the same lock, so that one of them is promoted when the leader closes, is hidden in the
+// back/forward cache, crashes or is discarded. The leader posts what its transport reports
+// (raw events, heartbeats, retry:, status) on a BroadcastChannel of the same name, and every
+// follower feeds it through its own policy: its own names, duplicate check and resume id.
+//
+// Loaded only when a bridge asks for crossTab (bridge-policy.js imports it lazily).
+//
+// On the channel, every post is { from, list }: `from` the sending tab, `list` what it says,
+// in order, each an array whose first element is its kind:
+//
+//   ['L']                        I hold the lock: I am the leader now
+//   ['e', type, data, id, at]    a raw event, as the leader's transport reported it
+//   ['a', at] / ['p']            bytes arrived (a server heartbeat) / the leader is alive
+//   ['r', ms] / ['i', id]        the server's retry: / an id set without an event
+//   ['s', name, payload]         ssebus:open, ssebus:error or ssebus:reconnecting
+//   ['x', payload]               the leader gave up (reconnect.maxAttempts)
+//   ['H', lastId]                hand-off: the leader leaves and releases the lock
+//   ['?']                        a tab joined: the leader answers with ['S', …]
+//   ['S', state, lastId, floor]  the leader's state, its last id and retry: floor
+//   ['R']                        a follower's reconnect(): the leader reconnects
+//
+// Followers listen to one tab, the last that said 'L' (or answered 'S'): whatever a deposed
+// leader posts (a frozen one that resumes with a buffered stream) is ignored, so no event
+// arrives twice by two routes. A leader that hears another tab's 'L', or whose lock was
+// stolen, steps down and queues again.
+
+const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
+
+/**
+ * The group of a bridge's spec: a hash of what decides which stream a tab receives. The
+ * headers' values are hashed, never shown: the lock's name is visible to every tab.
+ */
+export async function groupOf(spec) {
+  const headers = typeof spec.headers === 'function' ? null : spec.headers;
+  const parts = [
+    spec.url,
+    spec.transport,
+    spec.withCredentials ? 'include' : 'same-origin',
+    headers,
+    spec.crossTab?.key ?? null,
+  ];
+  const bytes = new TextEncoder().encode(JSON.stringify(parts));
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
+  let hex = '';
+  for (const b of digest) hex += b.toString(16).padStart(2, '0');
+  return hex.slice(0, HASHED);
+}
+
+function tabId() {
+  if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * One connection's link to the other tabs of its group. `conn` is the policy's side:
+ *   lead()                 this tab holds the lock: run the transport
+ *   follow()               this tab does not (or no longer): stop any run, take relays
+ *   stop()                 end the run (a hand-off), the connection may lead again later
+ *   event/retry/resume/status/gaveUp    a relayed call, for a follower's policy
+ *   adopt(state, lastId, floor)         the leader's answer to a joining tab
+ *   leaderChanged()        another tab leads now (its runs start with no previous id)
+ *   reconnect()            a follower asked the leader to reconnect
+ *   state() lastId() floor()            what a joining tab is told
+ */
+export class TabLink {
+  role = 'pending'; // 'leader' | 'follower' | 'away' (hidden in bfcache, frozen) | 'closed'
+
+  #conn;
+  #debug;
+  #timeoutMs;
+  #id = tabId();
+  #name = null;
+  #channel = null;
+  #leader = null; // the tab followed; this tab's id while leading
+  #held = null; // { release } while this tab holds the lock
+  #queued = null; // the AbortController of the request waiting in the lock's queue
+  #out = []; // posts not sent yet: one message per microtask
+  #flushing = false;
+  #lastPost = 0;
+  #lastHeard = 0;
+  #lastTick = 0;
+  #timer = null;
+  #listeners = [];
+
+  constructor(spec, conn, debug) {
+    this.#conn = conn;
+    this.#debug = debug;
+    this.#timeoutMs = spec.crossTab.leaderTimeoutMs;
+    this.#start(spec);
+  }
+
+  async #start(spec) {
+    let group;
+    try {
+      group = await groupOf(spec);
+    } catch (error) {
+      this.#debug?.('no group (%s): this tab connects alone', error?.message ?? error);
+      if (this.role === 'pending') this.#conn.solo();
+      return;
+    }
+    if (this.role !== 'pending') return; // left meanwhile
+    this.#name = `ssebus:${group}`;
+    this.#channel = new BroadcastChannel(this.#name);
+    this.#channel.onmessage = (event) => this.#receive(event.data);
+    this.#listen(globalThis, 'pagehide', () => this.#away('pagehide'));
+    this.#listen(globalThis, 'pageshow', (event) => {
+      if (event.persisted) this.#back('pageshow');
+    });
+    this.#listen(globalThis.document, 'freeze', () => this.#away('freeze'));
+    this.#listen(globalThis.document, 'resume', () => this.#back('resume'));
+    this.#debug?.('group %s, tab %s', group, this.#id);
+    this.#join();
+  }
+
+  #listen(target, type, fn) {
+    if (target == null || typeof target.addEventListener !== 'function') return;
+    target.addEventListener(type, fn);
+    this.#listeners.push([target, type, fn]);
+  }
+
+  // Leads at once when the lock is free; follows, and queues for it, otherwise.
+  #join() {
+    this.#acquire({ ifAvailable: true }, () => {
+      this.#follow();
+      this.#enqueue();
+    });
+  }
+
+  #enqueue() {
+    this.#queued?.abort();
+    const ctrl = new AbortController();
+    this.#queued = ctrl;
+    this.#acquire({ signal: ctrl.signal }, null);
+  }
+
+  // Takes the lock from a leader that has said nothing for leaderTimeoutMs (frozen, hung).
+  #steal() {
+    this.#debug?.('the leader said nothing for %d ms: taking the lock', this.#timeoutMs);
+    this.#queued?.abort();
+    this.#queued = null;
+    this.#acquire({ steal: true }, null);
+  }
+
+  #acquire(options, taken) {
+    const hold = { release: null };
+    navigator.locks
+      .request(this.#name, options, (lock) => {
+        if (lock === null) return taken?.(); // ifAvailable, and another tab holds it
+        if (options.signal !== undefined && this.#queued?.signal === options.signal) this.#queued = null;
+        if (this.role === 'closed' || this.role === 'away' || this.role === 'leader') return undefined;
+        return new Promise((resolve) => {
+          hold.release = resolve;
+          this.#held = hold;
+          this.#lead();
+        });
+      })
+      .catch((error) => {
+        // An aborted queued request, or the lock stolen from this tab (frozen or hung).
+        if (this.#held !== hold) return;
+        this.#held = null;
+        this.#debug?.('the lock was taken (%s): stepping down', error?.name ?? error);
+        this.#stepDown();
+      });
+  }
+
+  #release() {
+    const hold = this.#held;
+    this.#held = null;
+    hold?.release();
+  }
+
+  #lead() {
+    this.role = 'leader';
+    this.#leader = this.#id;
+    this.#debug?.('leader');
+    this.#post(['L']);
+    this.#watch();
+    this.#conn.lead();
+  }
+
+  #follow() {
+    this.role = 'follower';
+    this.#lastHeard = Date.now();
+    this.#debug?.('follower');
+    this.#watch();
+    this.#conn.follow();
+    this.#post(['?']);
+  }
+
+  // Another tab leads (it stole the lock, or said so): stop the stream, follow, queue again.
+  #stepDown() {
+    if (this.role !== 'leader') return;
+    this.#release();
+    this.#leader = null;
+    this.#follow();
+    this.#enqueue();
+  }
+
+  // The leader posts its last id and releases the lock; the next tab in the queue leads.
+  #handOff() {
+    if (this.role !== 'leader') return;
+    this.#conn.stop();
+    this.#post(['H', this.#conn.lastId()]);
+    this.#flush();
+    this.#leader = null;
+    this.#release();
+    this.#debug?.('handed off after id %s', this.#conn.lastId() || '(none)');
+  }
+
+  // pagehide, freeze: a leader hands off; a follower leaves the queue (a frozen tab granted
+  // the lock would hold up the group until the others stole it).
+  #away(why) {
+    if (this.role === 'closed' || this.role === 'away' || this.role === 'pending') return;
+    this.#debug?.('%s: leaving the group', why);
+    this.#handOff();
+    this.#queued?.abort();
+    this.#queued = null;
+    this.#unwatch();
+    if (this.role === 'leader') this.#conn.follow();
+    this.role = 'away';
+  }
+
+  // pageshow, resume: back as a follower (in the queue for the lock).
+  #back(why) {
+    if (this.role !== 'away') return;
+    this.#debug?.('%s: rejoining', why);
+    this.#leader = null;
+    this.#follow();
+    this.#enqueue();
+  }
+
+  /** Leaves the group: a leader hands off, a follower leaves only this tab. */
+  leave() {
+    if (this.role === 'closed') return;
+    this.#handOff();
+    this.#queued?.abort();
+    this.#queued = null;
+    this.#unwatch();
+    this.role = 'closed';
+    this.#flush();
+    this.#channel?.close();
+    this.#channel = null;
+    for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
+    this.#listeners = [];
+  }
+
+  // ------------------------------------------------------------------ posts
+
+  /** A leader's relay of what its transport or policy said; sent once per microtask. */
+  relay(item) {
+    if (this.role === 'leader') this.#post(item);
+  }
+
+  /** Bytes arrived on the leader's stream: tell the followers now and then. */
+  alive(at) {
+    if (this.role === 'leader' && at - this.#lastPost >= this.#interval()) this.#post(['a', at]);
+  }
+
+  /** A follower's reconnect(): the leader reconnects, for every tab. */
+  askReconnect() {
+    this.#post(['R']);
+  }
+
+  #post(item) {
+    if (this.#channel === null) return;
+    this.#out.push(item);
+    this.#lastPost = Date.now();
+    if (this.#flushing) return;
+    this.#flushing = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush() {
+    this.#flushing = false;
+    if (this.#out.length === 0 || this.#channel === null) return;
+    const list = this.#out;
+    this.#out = [];
+    try {
+      this.#channel.postMessage({ from: this.#id, list });
+    } catch (error) {
+      this.#debug?.('could not post: %s', error?.message ?? error);
+    }
+  }
+
+  #receive(message) {
+    if (this.role === 'closed' || this.role === 'away' || this.role === 'pending') return;
+    if (message === null || typeof message !== 'object' || !Array.isArray(message.list)) return;
+    const from = message.from;
+    const conn = this.#conn;
+    for (const item of message.list) {
+      const kind = item[0];
+      if (kind === 'L') {
+        if (from === this.#id) continue;
+        if (this.role === 'leader') {
+          this.#debug?.('tab %s leads now', from);
+          this.#stepDown();
+        }
+        this.#leader = from;
+        this.#lastHeard = Date.now();
+        conn.leaderChanged();
+        continue;
+      }
+      if (kind === '?') {
+        if (this.role === 'leader') this.#post(['S', conn.state(), conn.lastId(), conn.floor()]);
+        continue;
+      }
+      if (kind === 'R') {
+        if (this.role === 'leader') conn.reconnect();
+        continue;
+      }
+      if (kind === 'S' && this.role === 'follower' && from !== this.#leader) {
+        if (this.#leader !== null) continue; // a deposed leader's late answer
+        this.#leader = from;
+        conn.leaderChanged();
+      }
+      if (from !== this.#leader || this.role !== 'follower') continue;
+      this.#lastHeard = Date.now();
+      switch (kind) {
+        case 'e':
+          conn.event(item[1], item[2], item[3], item[4]);
+          break;
+        case 'r':
+          conn.retry(item[1]);
+          break;
+        case 'i':
+          conn.resume(item[1]);
+          break;
+        case 's':
+          conn.status(item[1], item[2]);
+          break;
+        case 'x':
+          conn.gaveUp(item[1]);
+          return;
+        case 'S':
+          conn.adopt(item[1], item[2], item[3]);
+          break;
+        case 'H':
+          this.#debug?.('tab %s handed off after id %s', from, item[1] || '(none)');
+          this.#leader = null;
+          break;
+        default: // 'a', 'p': the leader is alive
+      }
+      if (this.role !== 'follower') return; // closed by a listener
+    }
+  }
+
+  // ------------------------------------------------------------------ the watchdog
+
+  #interval() {
+    return Math.max(50, Math.floor(this.#timeoutMs / 4));
+  }
+
+  // A leader says it is alive when it has posted nothing for a while; a follower that has
+  // heard nothing from any leader for leaderTimeoutMs steals the lock.
+  #watch() {
+    this.#unwatch();
+    if (this.#timeoutMs === 0) return;
+    const every = this.#interval();
+    this.#lastTick = Date.now();
+    this.#timer = setInterval(() => {
+      const now = Date.now();
+      const late = now - this.#lastTick;
+      this.#lastTick = now;
+      if (this.role === 'leader') {
+        if (now - this.#lastPost >= every) this.#post(['p']);
+        return;
+      }
+      if (this.role !== 'follower') return;
+      // A tick this late means this tab was frozen or throttled: it heard nothing because it
+      // could not, so the silence is not the leader's.
+      if (late > Math.max(2 * every, every + 1000)) {
+        this.#lastHeard = now;
+        return;
+      }
+      if (now - this.#lastHeard >= this.#timeoutMs) {
+        this.#lastHeard = now;
+        this.#steal();
+      }
+    }, every);
+  }
+
+  #unwatch() {
+    clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
