@@ -61,7 +61,8 @@ export function useConnection(url, options) {
     if (typeof payload?.url === 'string' && typeof payload.role === 'string') setAnnounced(payload);
   });
   const own = announced !== null && sameUrl(announced.url, url) ? announced.role : null;
-  const role = source.role ?? own ?? (options.crossTab ? null : 'solo');
+  // (The hook's `role` says 'solo' until the bridge knows; the page shows nothing until then.)
+  const role = own ?? (options.crossTab ? null : 'solo');
 
   // Events were lost (e.g. the server restarted and no longer has the resume id): so may
   // the publisher key be.
