@@ -103,7 +103,7 @@ export default function StatsPanel({ connection, debug, crossTab }) {
             checked={crossTab.on}
             onChange={(e) => crossTab.set(e.target.checked)}
           />
-          One stream for all tabs (<code>crossTab</code>)
+          One stream for all tabs: <code>crossTab</code>
         </label>
       </div>
       {routes.length > 0 ? (
