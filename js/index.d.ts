@@ -157,7 +157,32 @@ export interface EventBridgeOptions {
    * `localStorage.debug = 'ssebus:*'` (browsers), read when a connection starts. Default false.
    */
   debug?: boolean;
+  /**
+   * One connection for every tab of the origin: bridges whose group (URL, transport,
+   * credentials mode, headers, or `key`) is the same share one stream. The tab holding the
+   * Web Lock `ssebus:<group>` connects and relays on a BroadcastChannel; each tab maps,
+   * translates and de-duplicates on its own. Default false. Without Web Locks or
+   * BroadcastChannel (a non-secure context) the bridge connects alone (`role: 'solo'`).
+   */
+  crossTab?: boolean | CrossTabOptions;
 }
+
+export interface CrossTabOptions {
+  /**
+   * Names the group in place of the headers: required with a headers function (whose
+   * answer cannot be compared between tabs), e.g. the signed-in user's id. Tabs share a
+   * stream only with the same key.
+   */
+  key?: string;
+  /**
+   * A follower that hears nothing from the leader for this long (a frozen or hung tab)
+   * takes the lock over. Default: heartbeatTimeoutMs; 0 or Infinity: never.
+   */
+  leaderTimeoutMs?: number;
+}
+
+/** 'solo': this tab's own connection; with crossTab, 'leader' runs the stream, 'follower' receives it. */
+export type BridgeRole = 'leader' | 'follower' | 'solo';
 
 /** Request header name -> value. */
 export type BridgeHeaders = Readonly<Record<string, string>>;
@@ -189,6 +214,8 @@ export interface BridgeStatusEvents {
   /** `attempt` failures so far; `attempt: 0, delayMs: 0` when reconnect() retries at once. */
   'ssebus:reconnecting': { url: string; attempt: number; delayMs: number; at: number };
   'ssebus:closed': { url: string; reason: BridgeCloseReason; error?: unknown };
+  /** With crossTab: this tab's role, when it changes (and when a bridge joins). */
+  'ssebus:role': { url: string; role: BridgeRole };
   /** The server could not replay everything after the id the bridge resumed from. */
   'ssebus:gap': { requested: number; earliest: number };
 }
@@ -216,5 +243,7 @@ export class EventBridge {
   readonly url: string;
   /** The id a new connection resumes from. */
   readonly lastEventId: string;
+  /** 'leader' | 'follower' with crossTab, else (and when closed) 'solo'. */
+  readonly role: BridgeRole;
 }
 export interface EventBridge extends DisposeMethod {}

@@ -2,6 +2,7 @@ import type { ReactElement, ReactNode } from 'react';
 
 import type {
   BridgeErrorEvent,
+  BridgeRole,
   ErrorContext,
   EventBridgeOptions,
   EventBus,
@@ -112,6 +113,8 @@ export interface EventSourceState<Events extends object = RegisteredEvents> {
    * cleared when the connection opens.
    */
   readonly error: BridgeErrorEvent | null;
+  /** With `crossTab`: whether this tab runs the shared stream ('leader') or receives it ('follower'); else 'solo'. */
+  readonly role: BridgeRole;
   /** Wants the connection again (after disconnect(), or after reconnect.maxAttempts). Stable. */
   readonly connect: () => void;
   /** Lets go of the connection (it ends when nobody else on the page uses it). Stable. */

@@ -3,6 +3,7 @@ import { EventSource as NodeEventSource } from 'eventsource';
 import {
   type BridgeErrorEvent,
   type BridgeHeaders,
+  type BridgeRole,
   type BridgeState,
   type BridgeStatusEvents,
   createEventBus,
@@ -107,6 +108,26 @@ export async function bridge(): Promise<void> {
   void wrong;
   // @ts-expect-error headers are strings
   new EventBridge(bus, { url: '/e', headers: { 'X-Retry': 1 } });
+
+  // crossTab: true, or its options; the role and its status event.
+  const shared = new EventBridge(bus, { url: '/e', crossTab: true }).connect();
+  const role: BridgeRole = shared.role;
+  void role;
+  new EventBridge(bus, { url: '/e', crossTab: { key: 'user-42', leaderTimeoutMs: 10000 } });
+  new EventBridge(bus, { url: '/e', headers: () => ({ Authorization: `Bearer ${token}` }), crossTab: { key: 'user-42' } });
+  bus.on('ssebus:role', (p) => {
+    const r: 'leader' | 'follower' | 'solo' = p.role;
+    void [r, p.url];
+  });
+  // @ts-expect-error not a role
+  const notRole: BridgeRole = 'primary';
+  void notRole;
+  // @ts-expect-error the role is read-only
+  shared.role = 'leader';
+  // @ts-expect-error the key is a string
+  new EventBridge(bus, { url: '/e', crossTab: { key: 42 } });
+  // @ts-expect-error a misspelt crossTab option
+  new EventBridge(bus, { url: '/e', crossTab: { leaderTimeout: 1 } });
 
   bus.destroy();
 }

@@ -98,6 +98,12 @@ function Videos() {
     debug: true,
   });
   void withToken.reconnect;
+  const tabs = useEventSource('/api/events', { crossTab: true });
+  const tabRole: 'leader' | 'follower' | 'solo' = tabs.role;
+  void tabRole;
+  useEventSource('/api/events', { crossTab: { key: 'user-42' }, headers: () => ({ Authorization: 'Bearer t' }) });
+  // @ts-expect-error crossTab is true, false or its options
+  useEventSource('/api/events', { crossTab: 'yes' });
   // @ts-expect-error debug is true or false
   useEventSource('/api/events', { debug: 1 });
   // @ts-expect-error a headers function returns an object of strings
@@ -107,6 +113,8 @@ function Videos() {
 
   const sse: SSEState = useSSE();
   const connected: boolean = sse.isConnected;
+  const sseRole: 'leader' | 'follower' | 'solo' = sse.role;
+  void sseRole;
   sse.connect();
   sse.disconnect();
   sse.reconnect();
@@ -137,7 +145,7 @@ export async function app(): Promise<string> {
   const tree = (
     <StrictMode>
       <EventBusProvider bus={bus} onError={(error, { name }) => void [error, name]}>
-        <EventBridge url="/api/events" map={{ 'video:created': 'video_created' }} pauseWhenHidden>
+        <EventBridge url="/api/events" map={{ 'video:created': 'video_created' }} pauseWhenHidden crossTab>
           <Videos />
         </EventBridge>
         <EventBridge url={new URL('https://example.com/api/events')} autoConnect={false} />
