@@ -524,6 +524,20 @@ describe('the web demo in two tabs with the crossTab switch on', () => {
       assert.match(await sendTestEvent(from.page, { target: 'all', message }), /delivered to 1 client$/);
       for (const tab of [first, second]) await tab.page.locator('[data-testid=log-entry]', { hasText: message }).first().waitFor();
     }
+    // Signing in from the follower: the one stream comes back as ana's (the leader
+    // reconnects), and the leader's tab shows it too.
+    await second.page.locator('input[name=user]').fill('ana');
+    await second.page.getByRole('button', { name: 'Sign in' }).click();
+    for (const tab of [first, second]) await tab.page.locator('[data-testid=identity]', { hasText: 'signed in as ana' }).waitFor();
+    await until('the one stream to come back as ana', async () => {
+      const s = await stats(server);
+      return s.authenticated_clients === 1 && s.clients_by_route['/api/events'] === 1;
+    });
+    const toAna = `to ana ${randomUUID()}`;
+    messages.push(toAna);
+    assert.match(await sendTestEvent(first.page, { target: 'user', id: 'ana', message: toAna }), /delivered to 1 client$/);
+    await second.page.locator('[data-testid=log-entry]', { hasText: toAna }).first().waitFor();
+
     // The demo streams tick in the follower too.
     const count = (tab) => tab.page.locator('[data-testid=stream][data-stream=default] [data-testid=stream-count]').getAttribute('data-count');
     const ticked = Number(await count(second));

@@ -83,11 +83,15 @@ export function useConnection(url, options) {
   }, [status, connect, disconnect]);
 
   // After signing in or out: an open stream is replaced, one that is failing retries now
-  // (reconnect(): the next attempt at once, with a fresh backoff).
+  // (reconnect(): the next attempt at once, with a fresh backoff). A stream the tabs share
+  // is replaced with reconnect(): from a follower, it asks the leader to reconnect, so the
+  // one stream carries the new cookie.
+  const shared = options.crossTab === true;
   const renew = useCallback(() => {
-    if (status === 'open' || status === 'closed') fresh();
+    if (shared && status !== 'closed') reconnect();
+    else if (status === 'open' || status === 'closed') fresh();
     else reconnect();
-  }, [status, fresh, reconnect]);
+  }, [shared, status, fresh, reconnect]);
 
   return {
     phase: status,

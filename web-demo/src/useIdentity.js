@@ -66,6 +66,15 @@ export function useIdentity(connection, clientId) {
     }
   }, [renew]);
 
+  // The token cookie is the browser's: when another tab signs in or out, this one says so.
+  useEffect(() => {
+    const changed = (e) => {
+      if (e.key === STORAGE_KEY || e.key === null) setSignedIn(remembered());
+    };
+    addEventListener('storage', changed);
+    return () => removeEventListener('storage', changed);
+  }, []);
+
   // Every failed attempt is a new `failure`; it is null again once the stream is open.
   // A refused token: sign in again (first), else go on anonymous (then), else leave it to
   // the backoff.
