@@ -131,6 +131,8 @@ async function measure(browser, server, site, tabs) {
 
     const published = await publishBurst(server);
     const burst = await collect(pages, 'burst', BURST);
+    const after = await Promise.all(pages.map((p) => p.evaluate(() => window.bridge.role)));
+    if (after.join() !== roles.join()) throw new Error(`the roles changed during the run: ${roles.join(', ')} -> ${after.join(', ')}`);
     const leaderRate = throughput(burst[leader]);
     const followerRates = burst.filter((_, i) => i !== leader).map(throughput);
     return {
