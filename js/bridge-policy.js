@@ -91,7 +91,7 @@ function isDigits(s) {
 
 // Whether an event carrying `id` was delivered already, `last` being the newest id
 // delivered: decimal ids (ssebus-server's uint64s) compare as numbers, others by equality.
-function delivered(id, last) {
+export function delivered(id, last) {
   if (id === last) return true;
   if (!isDigits(id) || !isDigits(last)) return false;
   if (id.charCodeAt(0) !== 48 && last.charCodeAt(0) !== 48) {

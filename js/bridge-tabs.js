@@ -18,8 +18,10 @@
 //   ['s', name, payload]         ssebus:open, ssebus:error or ssebus:reconnecting
 //   ['x', payload]               the leader gave up (reconnect.maxAttempts)
 //   ['H', lastId]                hand-off: the leader leaves and releases the lock
-//   ['?']                        a tab joined: the leader answers with ['S', …]
-//   ['S', state, lastId, floor]  the leader's state, its last id and retry: floor
+//   ['?', lastId]                a tab joined or came back, with the last id it delivered
+//   ['S', to, state, lastId, floor, missed]   the leader's answer to tab `to`: its state,
+//                                last id, retry: floor, and the events after the asker's
+//                                last id among the last KEPT it relayed
 //   ['R']                        a follower's reconnect(): the leader reconnects
 //
 // Followers listen to one tab, the last that said 'L' (or answered 'S'): whatever a deposed
@@ -27,7 +29,10 @@
 // arrives twice by two routes. A leader that hears another tab's 'L', or whose lock was
 // stolen, steps down and queues again.
 
+import { delivered } from './bridge-policy.js';
+
 const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
+const KEPT = 1000; // raw events each tab keeps, for a tab that comes back (frozen, bfcache)
 
 /**
  * The group of a bridge's spec: a hash of what decides which stream a tab receives. The
@@ -84,6 +89,8 @@ export class TabLink {
   #lastTick = 0;
   #timer = null;
   #listeners = [];
+  #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
+  #early = null; // events heard while waiting for the leader's answer, or null
 
   constructor(spec, conn, debug) {
     this.#conn = conn;
@@ -138,6 +145,7 @@ export class TabLink {
 
   // Takes the lock from a leader that has said nothing for leaderTimeoutMs (frozen, hung).
   #steal() {
+    this.#releaseEarly();
     this.#debug?.('the leader said nothing for %d ms: taking the lock', this.#timeoutMs);
     this.#queued?.abort();
     this.#queued = null;
@@ -173,6 +181,7 @@ export class TabLink {
   }
 
   #lead() {
+    this.#releaseEarly();
     this.role = 'leader';
     this.#leader = this.#id;
     this.#debug?.('leader');
@@ -187,7 +196,31 @@ export class TabLink {
     this.#debug?.('follower');
     this.#watch();
     this.#conn.follow();
-    this.#post(['?']);
+    // Until the leader answers, live events wait: what this tab missed comes first.
+    this.#early = [];
+    this.#post(['?', this.#conn.lastId()]);
+  }
+
+  // Delivers the events held while waiting for the leader's answer (or when it never came).
+  #releaseEarly() {
+    const early = this.#early;
+    this.#early = null;
+    if (early === null) return;
+    for (const e of early) {
+      if (this.role !== 'follower') return;
+      this.#take(e);
+    }
+  }
+
+  // The events after `since` among those kept: from the exact id when it is there, else
+  // those with a later id; null when the asker is further back than what is kept.
+  #missed(since) {
+    const kept = this.#kept;
+    if (since === '' || kept.length === 0) return [];
+    for (let i = kept.length - 1; i >= 0; i--) if (kept[i][2] === since) return kept.slice(i + 1);
+    const first = kept.find((e) => e[2] !== '');
+    if (first === undefined || !delivered(first[2], since)) return null;
+    return kept.filter((e) => e[2] !== '' && !delivered(e[2], since));
   }
 
   // Another tab leads (it stole the lock, or said so): stop the stream, follow, queue again.
@@ -251,7 +284,21 @@ export class TabLink {
 
   /** A leader's relay of what its transport or policy said; sent once per microtask. */
   relay(item) {
-    if (this.role === 'leader') this.#post(item);
+    if (this.role !== 'leader') return;
+    this.#post(item);
+    if (item[0] === 'e') this.#keep(item.slice(1));
+  }
+
+  // Every tab keeps the last events it had, relayed or its own: as leader, later, it can
+  // answer a tab that comes back.
+  #keep(e) {
+    if (this.#kept.length >= KEPT) this.#kept = this.#kept.slice(KEPT / 2);
+    this.#kept.push(e);
+  }
+
+  #take(e) {
+    this.#keep(e);
+    this.#conn.event(e[0], e[1], e[2], e[3]);
   }
 
   /** Bytes arrived on the leader's stream: tell the followers now and then. */
@@ -298,15 +345,20 @@ export class TabLink {
           this.#debug?.('tab %s leads now', from);
           this.#stepDown();
         }
+        this.#releaseEarly(); // the leader that was asked is gone
         this.#leader = from;
         this.#lastHeard = Date.now();
         conn.leaderChanged();
         continue;
       }
       if (kind === '?') {
-        if (this.role === 'leader') this.#post(['S', conn.state(), conn.lastId(), conn.floor()]);
+        if (this.role !== 'leader') continue;
+        const missed = this.#missed(typeof item[1] === 'string' ? item[1] : '');
+        if (missed === null) this.#debug?.('tab %s missed more than the last %d events', from, KEPT);
+        this.#post(['S', from, conn.state(), conn.lastId(), conn.floor(), missed ?? []]);
         continue;
       }
+      if (kind === 'S' && item[1] !== this.#id) continue; // an answer to another tab
       if (kind === 'R') {
         if (this.role === 'leader') conn.reconnect();
         continue;
@@ -320,7 +372,8 @@ export class TabLink {
       this.#lastHeard = Date.now();
       switch (kind) {
         case 'e':
-          conn.event(item[1], item[2], item[3], item[4]);
+          if (this.#early !== null) this.#early.push(item.slice(1));
+          else this.#take(item.slice(1));
           break;
         case 'r':
           conn.retry(item[1]);
@@ -335,11 +388,18 @@ export class TabLink {
           conn.gaveUp(item[1]);
           return;
         case 'S':
-          conn.adopt(item[1], item[2], item[3]);
+          if (this.#early === null) break; // answered already
+          for (const e of item[5]) {
+            this.#take(e);
+            if (this.role !== 'follower') return;
+          }
+          this.#releaseEarly();
+          if (this.role === 'follower') conn.adopt(item[2], item[3], item[4]);
           break;
         case 'H':
           this.#debug?.('tab %s handed off after id %s', from, item[1] || '(none)');
           this.#leader = null;
+          this.#releaseEarly();
           break;
         default: // 'a', 'p': the leader is alive
       }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
-import { publish, signToken, startServer } from '../support/server.js';
+import { publish, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
 import { startStaticServer } from './static-server.js';
 import { sleep, until } from '../support/wait.js';
@@ -15,10 +15,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 // A page with a bus and a bridge; what its bus sees goes to window.seen: events as
 // [name, id, payload.n], status events as [name, Date.now(), role], so that a test can
 // read them back cheaply.
-async function openTab(browser, site, options) {
+async function openTab(browser, site, { init, ...options }) {
   const page = await browser.context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
+  if (init !== undefined) await page.addInitScript(init);
   await page.goto(site.url + '/');
   await page.evaluate(async (o) => {
     const { createEventBus, EventBridge } = await import('/js/index.js');
@@ -144,6 +145,249 @@ describe('crossTab: one stream for every tab of the browser', () => {
       assert.equal(await plainFetch(solo[7].page, `${server.url}/api/events/stats`, 3000), 'hung');
     } finally {
       await closeAll(solo);
+      await server.stop();
+    }
+  });
+
+  // The ids every page must have seen, in order, none twice, whatever happened to the leader.
+  async function assertEveryPageSaw(tabs, ids, what) {
+    try {
+      await until(`${ids.length} events in every page`, async () =>
+        (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.count >= ids.length),
+      30_000);
+    } catch (error) {
+      const seen = await Promise.all(tabs.map((t) => look(t.page)));
+      throw new Error(`${what}: ${error.message}; the pages have ${JSON.stringify(seen)}`);
+    }
+    await sleep(300); // a duplicate would arrive now
+    for (let i = 0; i < tabs.length; i++) {
+      const seen = (await events(tabs[i].page)).map((e) => e[1]);
+      assert.deepEqual(seen, ids, `${what}: page ${i} saw every event once, in order`);
+    }
+  }
+
+  // Publishes `count` events at about `perSecond`, in the background; resolves to their ids.
+  function burst(server, count, perSecond, from = 0) {
+    const ids = [];
+    const done = (async () => {
+      const start = Date.now();
+      for (let i = 0; i < count; i++) {
+        const r = await publish(server, { event: 'load:tick', data: { n: from + i } });
+        assert.equal(r.status, 202);
+        ids.push(String(r.body.id));
+        const due = start + ((i + 1) * 1000) / perSecond;
+        if (due > Date.now()) await sleep(due - Date.now());
+      }
+      return ids;
+    })();
+    return { ids, done };
+  }
+
+  it('the leader closed three times during a 100 events/s burst: no gap, no duplicate in any page', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 5; i++) tabs.push(await openTab(browser, site, { url, map: { 'load:tick': `tick_${i}` } }));
+      await settled(tabs);
+      const b = burst(server, 400, 100);
+      const handoffs = [];
+      for (let round = 0; round < 3; round++) {
+        await sleep(800);
+        const leader = await leaderOf(tabs);
+        assert.ok(leader, 'a leader');
+        const rest = tabs.filter((t) => t !== leader);
+        const closedAt = Date.now();
+        await leader.page.close();
+        tabs.splice(tabs.indexOf(leader), 1);
+        const next = await until('a new leader with an open stream', async () => {
+          for (const t of rest) {
+            const s = await statuses(t.page);
+            const led = s.find((x) => x[0] === 'ssebus:role' && x[2] === 'leader' && x[1] >= closedAt);
+            const opened = led && s.find((x) => x[0] === 'ssebus:open' && x[1] >= led[1]);
+            if (opened) return { led: led[1] - closedAt, open: opened[1] - closedAt };
+          }
+          return null;
+        });
+        handoffs.push(next);
+      }
+      const ids = await b.done;
+      console.log(
+        `# hand-off (page closed -> new leader, -> its stream open): ${handoffs
+          .map((h) => `${h.led} ms, ${h.open} ms`)
+          .join('; ')}`,
+      );
+      await assertEveryPageSaw(tabs, ids, 'after three hand-offs');
+      assert.equal(await streams(server), 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  // Chromium fires `freeze`, then runs no task of the page until it resumes. Headless
+  // Chromium keeps every page visible and does not honour Page.setWebLifecycleState, so the
+  // test asks for it and also does what it does: the event, then the debugger pausing the
+  // page's script (no timer, no message, no stream read) until `resume`.
+  async function freeze(page) {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+    await page.evaluate(() => document.dispatchEvent(new Event('freeze')));
+    await cdp.send('Debugger.enable');
+    await cdp.send('Debugger.pause');
+    return async () => {
+      await cdp.send('Debugger.resume');
+      await cdp.send('Debugger.disable');
+      await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+      await page.evaluate(() => document.dispatchEvent(new Event('resume')));
+      await cdp.detach();
+    };
+  }
+
+  it('a frozen leader: a follower takes over; unfrozen, it steps down, and no page gets a duplicate', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const leaderTimeoutMs = 1500;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url, crossTab: { leaderTimeoutMs } }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      const rest = tabs.filter((t) => t !== leader);
+      const b = burst(server, 300, 100);
+      await sleep(500);
+      const frozenAt = Date.now();
+      const unfreeze = await freeze(leader.page);
+      const took = await until(
+        'a follower to lead',
+        async () => {
+          for (const t of rest) {
+            const s = await statuses(t.page);
+            const led = s.find((x) => x[0] === 'ssebus:role' && x[2] === 'leader');
+            if (led) return led[1] - frozenAt;
+          }
+          return null;
+        },
+        leaderTimeoutMs * 4,
+      );
+      console.log(`# frozen leader replaced after ${took} ms (it handed off on freeze; leaderTimeoutMs ${leaderTimeoutMs})`);
+      await sleep(1000);
+      await unfreeze();
+      await until('the old leader to follow', async () => (await look(leader.page)).role === 'follower');
+      const ids = await b.done;
+      await assertEveryPageSaw(tabs, ids, 'after a freeze');
+      assert.equal((await Promise.all(tabs.map((t) => look(t.page)))).filter((s) => s.role === 'leader').length, 1);
+      await until('one stream', async () => (await streams(server)) === 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('a hung leader: a follower steals the lock; the old one, running again, steps down and delivers nothing twice', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const leaderTimeoutMs = 1000;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url, crossTab: { leaderTimeoutMs } }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      const rest = tabs.filter((t) => t !== leader);
+      const b = burst(server, 300, 100);
+      await sleep(500);
+      // Its script busy for 3 s, with no freeze event: no timer, no message, no stream read.
+      const hungAt = Date.now();
+      await leader.page.evaluate(() => {
+        setTimeout(() => {
+          const end = Date.now() + 3000;
+          while (Date.now() < end);
+        }, 0);
+      });
+      const took = await until('a follower to lead', async () => {
+        for (const t of rest) {
+          const led = (await statuses(t.page)).find((x) => x[0] === 'ssebus:role' && x[2] === 'leader');
+          if (led) return led[1] - hungAt;
+        }
+        return null;
+      });
+      console.log(`# hung leader replaced after ${took} ms (leaderTimeoutMs ${leaderTimeoutMs})`);
+      await until('the old leader to follow', async () => (await look(leader.page)).role === 'follower');
+      const ids = await b.done;
+      await assertEveryPageSaw(tabs, ids, 'after a hang');
+      await until('one stream', async () => (await streams(server)) === 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('two groups (different Authorization): two streams, and neither sees the other\'s events', async () => {
+    // An endpoint that answers by the Authorization header: alice's stream has ids 1..,
+    // bob's 101.., so that an event of the other group would show.
+    const open = { alice: [], bob: [] };
+    const sse = await startStaticServer(root, { '/': '<!doctype html><title>ssebus tabs</title><link rel="icon" href="data:,">' }, (req, res, path) => {
+      if (path !== '/sse/events') return false;
+      const who = req.headers.authorization === 'Bearer alice' ? 'alice' : 'bob';
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(': hello\n\n');
+      open[who].push(res);
+      res.on('close', () => open[who].splice(open[who].indexOf(res), 1));
+      return true;
+    });
+    const url = `${sse.url}/sse/events`;
+    const a = [];
+    const bs = [];
+    try {
+      for (let i = 0; i < 3; i++) a.push(await openTab(browser, sse, { url, headers: { Authorization: 'Bearer alice' } }));
+      for (let i = 0; i < 2; i++) bs.push(await openTab(browser, sse, { url, headers: { Authorization: 'Bearer bob' } }));
+      await settled(a);
+      await settled(bs);
+      assert.equal(open.alice.length, 1, "one stream for alice's three pages");
+      assert.equal(open.bob.length, 1, "one stream for bob's two pages");
+      const send = (who, first) => {
+        const ids = [];
+        for (let n = first; n < first + 20; n++) {
+          open[who][0].write(`id: ${n}\nevent: load:tick\ndata: {"n":${n}}\n\n`);
+          ids.push(String(n));
+        }
+        return ids;
+      };
+      const toAlice = send('alice', 1);
+      const toBob = send('bob', 101);
+      await assertEveryPageSaw(a, toAlice, 'alice');
+      await assertEveryPageSaw(bs, toBob, 'bob');
+      for (const t of [...a, ...bs]) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll([...a, ...bs]);
+      await sse.close();
+    }
+  });
+
+  it('without Web Locks (removed by an init script): each page is solo, with its own stream, and works', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const init = () => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+    const tabs = [];
+    try {
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url, init, map: { 'load:tick': `t${i}` } }));
+      await until('every page open', async () =>
+        (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.state === 'open'),
+      );
+      for (const t of tabs) {
+        assert.equal((await look(t.page)).role, 'solo');
+        const s = await statuses(t.page);
+        assert.deepEqual(s.filter((x) => x[0] === 'ssebus:role').map((x) => x[2]), ['solo']);
+      }
+      assert.equal(await streams(server), 3, 'a stream per page');
+      const ids = await publishTicks(server, 0, 50);
+      await assertEveryPageSaw(tabs, ids, 'solo');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
       await server.stop();
     }
   });
