@@ -1,7 +1,8 @@
 // One connection per browser (crossTab) in Chromium against a real ssebus-server: with 2, 4
 // and 8 tabs sharing one stream, the relay latency from the leader's listener to each
-// follower's listener at 100 events/s, and the events/s a follower sustains in a burst
-// published as fast as the server takes it, next to the leader's.
+// follower's listener at 100 events/s (next to the same hop by a bare BroadcastChannel, the
+// baseline), and the events/s a follower sustains in a burst published as fast as the
+// server takes it, next to the leader's.
 //
 //   node bench/tabs/run.js [--tabs 2,4,8] [--rate 100] [--seconds 10] [--burst 5000]
 //
@@ -49,6 +50,25 @@ async function setUp({ url }) {
   bus.on('tick', (payload) => window.arrivals[payload.phase].push([payload.seq, performance.timeOrigin + performance.now()]));
   window.bridge = new EventBridge(bus, { url, crossTab: true });
   window.bridge.connect();
+  // The baseline: the same hop with a bare BroadcastChannel, no ssebus.
+  window.bare = [];
+  window.bareChannel = new BroadcastChannel('bench-bare');
+  window.bareChannel.onmessage = (e) => window.bare.push(performance.timeOrigin + performance.now() - e.data.at);
+}
+
+// Runs in the leader's page: `n` bare messages at `rate` per second, each with its time.
+function postBare({ n, rate }) {
+  const channel = new BroadcastChannel('bench-bare');
+  const start = performance.now();
+  return new Promise((resolve) => {
+    let seq = 0;
+    const tick = () => {
+      channel.postMessage({ seq, at: performance.timeOrigin + performance.now() });
+      if (++seq === n) return resolve();
+      setTimeout(tick, Math.max(0, start + (seq * 1000) / rate - performance.now()));
+    };
+    tick();
+  });
 }
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -121,13 +141,21 @@ async function measure(browser, server, site, tabs) {
     const load = otherLoad();
     const n = await publishRate(server);
     const rate = await collect(pages, 'rate', n);
-    const other = load.stop();
     const at = new Map(rate[leader]);
     const relay = [];
     rate.forEach((arrivals, i) => {
       if (i !== leader) for (const [seq, ms] of arrivals) relay.push(ms - at.get(seq));
     });
     relay.sort((a, b) => a - b);
+
+    await pages[leader].evaluate(postBare, { n, rate: RATE });
+    await until('every follower to receive the bare messages', async () => {
+      const counts = await Promise.all(pages.map((p, i) => (i === leader ? n : p.evaluate(() => window.bare.length))));
+      return counts.every((c) => c >= n);
+    }, 60_000);
+    const bare = (await Promise.all(pages.filter((_, i) => i !== leader).map((p) => p.evaluate(() => window.bare)))).flat();
+    bare.sort((a, b) => a - b);
+    const other = load.stop();
 
     const published = await publishBurst(server);
     const burst = await collect(pages, 'burst', BURST);
@@ -142,6 +170,8 @@ async function measure(browser, server, site, tabs) {
       p50: quantile(relay, 0.5),
       p99: quantile(relay, 0.99),
       max: relay.at(-1),
+      bareP50: quantile(bare, 0.5),
+      bareP99: quantile(bare, 0.99),
       published,
       leaderRate,
       followerRate: Math.min(...followerRates),
@@ -175,17 +205,17 @@ const ms = (x) => x.toFixed(2);
 const k = (x) => `${(x / 1000).toFixed(1)} k`;
 console.log(`crossTab relay in ${version}, one ssebus-server, load average ${loadavg()[0].toFixed(2)}`);
 console.log(`relay: ${RATE} events/s for ${SECONDS} s; burst: ${BURST} events from ${PUBLISHERS} publishers at once\n`);
-console.log('| tabs | /api/events streams | relay p50 | relay p99 | relay max | burst published | leader events/s | slowest follower events/s | follower / leader | other load (cores) |');
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| tabs | /api/events streams | relay p50 | relay p99 | relay max | bare BroadcastChannel p50 / p99 | burst published | leader events/s | slowest follower events/s | follower / leader | other load (cores) |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   console.log(
-    `| ${r.tabs} | ${r.streams} | ${ms(r.p50)} ms | ${ms(r.p99)} ms | ${ms(r.max)} ms | ${k(r.published)} | ${k(r.leaderRate)} | ${k(r.followerRate)} | ${(r.followerRate / r.leaderRate).toFixed(2)} | ${r.other.toFixed(2)} |`,
+    `| ${r.tabs} | ${r.streams} | ${ms(r.p50)} ms | ${ms(r.p99)} ms | ${ms(r.max)} ms | ${ms(r.bareP50)} / ${ms(r.bareP99)} ms | ${k(r.published)} | ${k(r.leaderRate)} | ${k(r.followerRate)} | ${(r.followerRate / r.leaderRate).toFixed(2)} | ${r.other.toFixed(2)} |`,
   );
 }
 const worst = results.reduce((a, b) => (b.tabs > a.tabs ? b : a));
 const ratio = Math.min(...results.map((r) => r.followerRate / r.leaderRate));
 const verdict = (ok) => (ok ? 'met' : 'NOT met');
-console.log(`\nrelay samples per row: (tabs - 1) x ${RATE * SECONDS}; other load: CPU other processes used during the relay run`);
+console.log(`\nrelay samples per row: (tabs - 1) x ${RATE * SECONDS}; bare BroadcastChannel: the same hop without ssebus, ${RATE} messages/s from the leader's page; other load: CPU other processes used during the relay and bare runs`);
 if (results.some((r) => r.other > 0.2)) {
   console.log('warning: other processes kept the cores busy during the run (other load above 0.2): the latency tail includes the time the tabs waited for a core');
 }
