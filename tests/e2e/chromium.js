@@ -5,14 +5,11 @@ import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-// `ignoreDefaultArgs`: Playwright's default flags to leave out, e.g. the ones that keep a
-// background page from being throttled or frozen, for a test that needs the real behaviour.
-export async function launchChromium({ ignoreDefaultArgs } = {}) {
+export async function launchChromium() {
   const userDataDir = await mkdtemp(join(tmpdir(), 'ssebus-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
-    ...(ignoreDefaultArgs === undefined ? {} : { ignoreDefaultArgs }),
     args: [
       '--no-sandbox', // required when running as root
       '--disable-gpu',

@@ -2,8 +2,14 @@
 // from a real ssebus-server. One leader holds the Web Lock and relays; every page maps,
 // de-duplicates and resumes on its own. Pages load the package from the repository.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+
+import react from '@vitejs/plugin-react';
+import { build } from 'vite';
 
 import { publish, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
@@ -11,6 +17,26 @@ import { startStaticServer } from './static-server.js';
 import { sleep, until } from '../support/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const fixture = fileURLToPath(new URL('./react-fixture/', import.meta.url));
+const pkg = (file) => fileURLToPath(new URL(`../../js/${file}`, import.meta.url));
+
+// The React fixture (react-fixture/), a development build so that StrictMode double-invokes.
+async function buildFixture(outDir) {
+  await build({
+    configFile: false,
+    root: fixture,
+    mode: 'development',
+    logLevel: 'warn',
+    plugins: [react()],
+    resolve: {
+      alias: [
+        { find: /^ssebus\/react$/, replacement: pkg('react.js') },
+        { find: /^ssebus$/, replacement: pkg('index.js') },
+      ],
+    },
+    build: { outDir, emptyOutDir: true, minify: false },
+  });
+}
 
 // A page with a bus and a bridge; what its bus sees goes to window.seen: events as
 // [name, id, payload.n], status events as [name, Date.now(), role], so that a test can
@@ -389,6 +415,53 @@ describe('crossTab: one stream for every tab of the browser', () => {
     } finally {
       await closeAll(tabs);
       await server.stop();
+    }
+  });
+
+  it('hooks under StrictMode in four pages: one stream for the browser, every hook shows its tab\'s role', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ssebus-crosstab-react-'));
+    let app;
+    const pages = [];
+    try {
+      await buildFixture(dir);
+      app = await startStaticServer(dir);
+      server = await startServer(['--quiet', '--cors-origins', app.url, '--retry-ms', '20']);
+      const url = `${server.url}/api/events`;
+      for (let i = 0; i < 4; i++) {
+        const page = await browser.context.newPage();
+        const problems = [];
+        page.on('pageerror', (e) => problems.push(e.message));
+        await page.goto(app.url + '/');
+        await page.waitForFunction(() => window.ready === true);
+        await page.evaluate((u) => window.scenarios.crossTabMount(u), url);
+        pages.push({ page, problems });
+      }
+      const state = (p) => p.page.evaluate(() => window.scenarios.crossTabState());
+      await until('one leader', async () => {
+        const all = await Promise.all(pages.map(state));
+        return all.filter((s) => s.sse.role === 'leader').length === 1 && all.every((s) => s.sse.isConnected);
+      });
+      assert.equal(await streams(server), 1, 'one stream for four pages of StrictMode hooks');
+      const ids = [];
+      for (let n = 0; n < 20; n++) {
+        const r = await publish(server, { event: 'video:created', data: { videoId: `v${n}` } });
+        ids.push(String(r.body.id));
+      }
+      await until('20 events in every page', async () => (await Promise.all(pages.map(state))).every((s) => s.events.length >= 20));
+      await sleep(200);
+      const all = await Promise.all(pages.map(state));
+      for (const s of all) {
+        assert.deepEqual(s.events, ids, 'every event once, in order');
+        for (const h of Object.values(s.hooks)) assert.deepEqual(h, { status: 'open', role: s.sse.role }, 'the hooks agree');
+      }
+      assert.deepEqual(all.map((s) => s.sse.role).sort(), ['follower', 'follower', 'follower', 'leader']);
+      assert.equal(await streams(server), 1);
+      for (const p of pages) assert.deepEqual(p.problems, []);
+    } finally {
+      await closeAll(pages);
+      await server?.stop();
+      await app?.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
