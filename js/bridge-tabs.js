@@ -46,6 +46,9 @@ export async function groupOf(spec) {
     spec.withCredentials ? 'include' : 'same-origin',
     headers,
     spec.crossTab?.key ?? null,
+    // A native EventSource delivers only the names it listens to: tabs share it only
+    // when they listen to the same ones.
+    spec.transport === 'eventsource' ? [...spec.listens].sort() : null,
   ];
   const bytes = new TextEncoder().encode(JSON.stringify(parts));
   const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
