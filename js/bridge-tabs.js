@@ -83,6 +83,7 @@ export class TabLink {
   #name = null;
   #channel = null;
   #leader = null; // the tab followed; this tab's id while leading
+  #previous = null; // while leading: the tab that led before
   #held = null; // { release } while this tab holds the lock
   #queued = null; // the AbortController of the request waiting in the lock's queue
   #out = []; // posts not sent yet: one message per microtask
@@ -186,6 +187,7 @@ export class TabLink {
   #lead() {
     this.#releaseEarly();
     this.role = 'leader';
+    this.#previous = this.#leader;
     this.#leader = this.#id;
     this.#debug?.('leader');
     this.#post(['L']);
@@ -362,6 +364,12 @@ export class TabLink {
         continue;
       }
       if (kind === 'S' && item[1] !== this.#id) continue; // an answer to another tab
+      if (kind === 'x' && this.role === 'leader' && from === this.#previous) {
+        // The leader gave up (reconnect.maxAttempts) just before the lock came here: every
+        // tab gives up, as it did.
+        conn.gaveUp(item[1]);
+        return;
+      }
       if (kind === 'R') {
         if (this.role === 'leader') conn.reconnect();
         continue;
