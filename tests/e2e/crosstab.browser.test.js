@@ -59,7 +59,7 @@ async function openTab(browser, site, { init, ...options }) {
     window.bridge = new EventBridge(bus, {
       ...rest,
       ...(headersFrom === undefined ? {} : { headers: headersFrom }),
-      reconnect: { initialMs: 10, maxMs: 200, factor: 2, jitter: true },
+      reconnect: rest.reconnect ?? { initialMs: 10, maxMs: 200, factor: 2, jitter: true },
     });
     window.bridge.connect();
   }, { crossTab: true, ...options, headersFrom: options.headers, headers: undefined });
@@ -390,6 +390,82 @@ describe('crossTab: one stream for every tab of the browser', () => {
     } finally {
       await closeAll([...a, ...bs]);
       await sse.close();
+    }
+  });
+
+  it('every tab shows the leader\'s status; reconnect() in a follower, close() in a follower and in the leader', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const port = server.port;
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      const names = async (t) => (await statuses(t.page)).map((x) => x[0]);
+
+      // The server goes away and comes back: every tab hears the error, the reconnecting and the open.
+      await server.stop();
+      await until('every tab to hear the failure', async () =>
+        (await Promise.all(tabs.map(names))).every((n) => n.includes('ssebus:error') && n.includes('ssebus:reconnecting')),
+      );
+      for (const t of tabs) assert.equal((await look(t.page)).state, 'connecting');
+      server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20'], { port });
+      await until('every tab open again', async () =>
+        (await Promise.all(tabs.map(names))).every((n) => n.filter((x) => x === 'ssebus:open').length === 2),
+      );
+      const before = (await (await fetch(`${server.url}/api/events/stats`)).json()).connections_total;
+
+      // reconnect() in a follower: the leader reconnects, for every tab.
+      const leader = await leaderOf(tabs);
+      const [f1, f2] = tabs.filter((t) => t !== leader);
+      await f1.page.evaluate(() => window.bridge.reconnect());
+      await until('a new connection', async () =>
+        (await (await fetch(`${server.url}/api/events/stats`)).json()).connections_total > before,
+      );
+      assert.equal((await look(f1.page)).role, 'follower');
+
+      // close() in a follower leaves only that tab.
+      await f1.page.evaluate(() => window.bridge.close());
+      assert.equal((await look(f1.page)).state, 'closed');
+      const first = await publishTicks(server, 0, 10);
+      await assertEveryPageSaw([leader, f2], first, 'after a follower closed');
+      assert.equal((await look(f1.page)).count, 0, 'the closed tab receives nothing');
+      assert.equal(await streams(server), 1);
+
+      // close() in the leader hands off to the tab that is left.
+      await leader.page.evaluate(() => window.bridge.close());
+      await until('the follower to lead', async () => (await look(f2.page)).role === 'leader');
+      const second = await publishTicks(server, 10, 10);
+      await assertEveryPageSaw([f2], [...first, ...second], 'after the leader closed');
+      assert.equal((await look(leader.page)).count, 10, 'the closed leader receives nothing more');
+      await until('one stream', async () => (await streams(server)) === 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('a leader that gives up (reconnect.maxAttempts): every tab gives up with it', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      const reconnect = { initialMs: 10, maxMs: 20, maxAttempts: 2 };
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url, reconnect }));
+      await settled(tabs);
+      await server.stop();
+      await until('every tab to close', async () =>
+        (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.state === 'closed'),
+      );
+      for (const t of tabs) {
+        const s = await t.page.evaluate(() => window.seen.status.map((x) => x[0]));
+        assert.equal(s.at(-1), 'ssebus:closed');
+        assert.equal(s.filter((x) => x === 'ssebus:closed').length, 1);
+        assert.equal((await look(t.page)).role, 'solo', 'a closed bridge is solo');
+      }
+    } finally {
+      await closeAll(tabs);
     }
   });
 
