@@ -33,6 +33,7 @@ import { delivered } from './bridge-policy.js';
 
 const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
 const KEPT = 1000; // raw events each tab keeps, for a tab that comes back (frozen, bfcache)
+const KEPT_CHARS = 1 << 20; // and at most about this much of their data
 
 /**
  * The group of a bridge's spec: a hash of what decides which stream a tab receives. The
@@ -94,6 +95,7 @@ export class TabLink {
   #timer = null;
   #listeners = [];
   #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
+  #keptChars = 0;
   #early = null; // events heard while waiting for the leader's answer, or null
 
   constructor(spec, conn, debug) {
@@ -297,8 +299,14 @@ export class TabLink {
   // Every tab keeps the last events it had, relayed or its own: as leader, later, it can
   // answer a tab that comes back.
   #keep(e) {
-    if (this.#kept.length >= KEPT) this.#kept = this.#kept.slice(KEPT / 2);
+    if (this.#kept.length >= KEPT || this.#keptChars > KEPT_CHARS) {
+      // The older half goes: what a tab that comes back asks for is the newest.
+      this.#kept = this.#kept.slice(this.#kept.length >> 1);
+      this.#keptChars = 0;
+      for (const k of this.#kept) this.#keptChars += k[1].length;
+    }
     this.#kept.push(e);
+    this.#keptChars += e[1].length;
   }
 
   #take(e) {
