@@ -209,6 +209,53 @@ describe('crossTab: one stream for every tab of the browser', () => {
     return { ids, done };
   }
 
+  it('in a page, bridges still share one connection per URL (ref-counted), with crossTab as without', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      tabs.push(await openTab(browser, site, { url }));
+      tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      // Two more bridges in the second page, on buses of their own, with other names.
+      const page = tabs[1].page;
+      await page.evaluate(async (u) => {
+        const { createEventBus, EventBridge } = await import('/js/index.js');
+        window.more = [];
+        for (const name of ['first', 'second']) {
+          const bus = await createEventBus();
+          const seen = [];
+          bus.on(name, (payload, meta) => seen.push(meta.id));
+          const bridge = new EventBridge(bus, { url: u, map: { 'load:tick': name }, crossTab: true }).connect();
+          window.more.push({ bridge, seen });
+        }
+      }, url);
+      await until('the two bridges open', () => page.evaluate(() => window.more.every((m) => m.bridge.state === 'open')));
+      assert.deepEqual(await page.evaluate(() => window.more.map((m) => m.bridge.role)), [
+        (await look(page)).role,
+        (await look(page)).role,
+      ]);
+      assert.equal(await streams(server), 1);
+      const first = await publishTicks(server, 0, 5);
+      await until('both buses', () => page.evaluate(() => window.more.every((m) => m.seen.length === 5)));
+      // Closing the page's first bridge leaves the others on the same connection.
+      await page.evaluate(() => window.bridge.close());
+      const second = await publishTicks(server, 5, 5);
+      await until('both buses again', () => page.evaluate(() => window.more.every((m) => m.seen.length === 10)));
+      assert.deepEqual(await page.evaluate(() => window.more.map((m) => m.seen)), [
+        [...first, ...second],
+        [...first, ...second],
+      ]);
+      assert.equal((await look(page)).count, 5, 'the closed bridge got nothing more');
+      await assertEveryPageSaw([tabs[0]], [...first, ...second], 'the other page');
+      assert.equal(await streams(server), 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
   it('the leader closed three times during a 100 events/s burst: no gap, no duplicate in any page', async () => {
     server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
     const url = `${server.url}/api/events`;
