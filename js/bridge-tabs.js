@@ -116,8 +116,7 @@ export class TabLink {
     }
     if (this.role !== 'pending') return; // left meanwhile
     this.#name = `ssebus:${group}`;
-    this.#channel = new BroadcastChannel(this.#name);
-    this.#channel.onmessage = (event) => this.#receive(event.data);
+    this.#open();
     this.#listen(globalThis, 'pagehide', () => this.#away('pagehide'));
     this.#listen(globalThis, 'pageshow', (event) => {
       if (event.persisted) this.#back('pageshow');
@@ -126,6 +125,17 @@ export class TabLink {
     this.#listen(globalThis.document, 'resume', () => this.#back('resume'));
     this.#debug?.('group %s, tab %s', group, this.#id);
     this.#join();
+  }
+
+  #open() {
+    this.#channel = new BroadcastChannel(this.#name);
+    this.#channel.onmessage = (event) => this.#receive(event.data);
+  }
+
+  #close() {
+    this.#flush();
+    this.#channel?.close();
+    this.#channel = null;
   }
 
   #listen(target, type, fn) {
@@ -251,7 +261,8 @@ export class TabLink {
   }
 
   // pagehide, freeze: a leader hands off; a follower leaves the queue (a frozen tab granted
-  // the lock would hold up the group until the others stole it).
+  // the lock would hold up the group until the others stole it). The channel closes too:
+  // Chromium evicts a page from the back/forward cache when a message reaches it there.
   #away(why) {
     if (this.role === 'closed' || this.role === 'away' || this.role === 'pending') return;
     this.#debug?.('%s: leaving the group', why);
@@ -261,12 +272,15 @@ export class TabLink {
     this.#unwatch();
     if (this.role === 'leader') this.#conn.follow();
     this.role = 'away';
+    this.#close();
   }
 
   // pageshow, resume: back as a follower (in the queue for the lock).
   #back(why) {
     if (this.role !== 'away') return;
     this.#debug?.('%s: rejoining', why);
+    this.#out = [];
+    this.#open();
     this.#leader = null;
     this.#follow();
     this.#enqueue();
@@ -280,9 +294,7 @@ export class TabLink {
     this.#queued = null;
     this.#unwatch();
     this.role = 'closed';
-    this.#flush();
-    this.#channel?.close();
-    this.#channel = null;
+    this.#close();
     for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
     this.#listeners = [];
   }

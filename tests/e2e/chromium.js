@@ -5,11 +5,14 @@ import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-export async function launchChromium() {
+// `ignoreDefaultArgs`: Playwright's default flags to leave out, for a test that needs what
+// they turn off (e.g. '--disable-back-forward-cache').
+export async function launchChromium({ ignoreDefaultArgs } = {}) {
   const userDataDir = await mkdtemp(join(tmpdir(), 'ssebus-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
+    ...(ignoreDefaultArgs === undefined ? {} : { ignoreDefaultArgs }),
     args: [
       '--no-sandbox', // required when running as root
       '--disable-gpu',

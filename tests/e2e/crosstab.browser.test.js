@@ -120,6 +120,7 @@ describe('crossTab: one stream for every tab of the browser', () => {
   before(async () => {
     site = await startStaticServer(root, {
       '/': '<!doctype html><title>ssebus tabs</title><link rel="icon" href="data:,">',
+      '/other': '<!doctype html><title>another page</title><link rel="icon" href="data:,">',
     });
     browser = await launchChromium();
   });
@@ -306,9 +307,14 @@ describe('crossTab: one stream for every tab of the browser', () => {
   async function freeze(page) {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
-    await page.evaluate(() => document.dispatchEvent(new Event('freeze')));
+    await page.evaluate(() => {
+      document.dispatchEvent(new Event('freeze'));
+      setInterval(() => {}, 20); // something to run, for the debugger to stop at
+    });
     await cdp.send('Debugger.enable');
+    const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve));
     await cdp.send('Debugger.pause');
+    await paused;
     return async () => {
       await cdp.send('Debugger.resume');
       await cdp.send('Debugger.disable');
@@ -356,6 +362,37 @@ describe('crossTab: one stream for every tab of the browser', () => {
     } finally {
       await closeAll(tabs);
       await server.stop();
+    }
+  });
+
+  it('a leader that goes into the back/forward cache hands off; back, it follows and gets what it missed', async () => {
+    // Playwright turns the cache off by default; this browser has it.
+    const cached = await launchChromium({ ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(cached, site, { url }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      const other = tabs.find((t) => t !== leader);
+      const before = await publishTicks(server, 0, 3);
+      await assertEveryPageSaw(tabs, before, 'before');
+      await leader.page.goto(site.url + '/other');
+      await until('the other page to lead', async () => (await look(other.page)).role === 'leader');
+      const away = await publishTicks(server, 3, 5);
+      await leader.page.goBack({ waitUntil: 'commit' }); // a page from the cache fires no load
+      await until('the page back from the cache, following', () =>
+        leader.page.evaluate(() => window.bridge?.role === 'follower'),
+      );
+      const after = await publishTicks(server, 8, 5);
+      await assertEveryPageSaw(tabs, [...before, ...away, ...after], 'after the back/forward cache');
+      assert.equal(await streams(server), 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+      await cached.close();
     }
   });
 
