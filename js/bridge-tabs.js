@@ -18,7 +18,8 @@
 //   ['s', name, payload]         ssebus:open, ssebus:error or ssebus:reconnecting
 //   ['x', payload]               the leader gave up (reconnect.maxAttempts)
 //   ['H', lastId]                hand-off: the leader leaves and releases the lock
-//   ['?', lastId]                a tab joined or came back, with the last id it delivered
+//   ['?', lastId, awayAt]        a tab joined or came back, with the last id it delivered
+//                                and, back from the cache or a freeze, when it left
 //   ['S', to, state, lastId, floor, missed]   the leader's answer to tab `to`: its state,
 //                                last id, retry: floor, and the events after the asker's
 //                                last id among the last KEPT it relayed
@@ -96,7 +97,9 @@ export class TabLink {
   #listeners = [];
   #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
   #keptChars = 0;
+  #droppedAt = 0; // when the newest event dropped from #kept was received
   #early = null; // events heard while waiting for the leader's answer, or null
+  #awayAt = 0; // when this tab left for the back/forward cache or a freeze, 0 when it did not
 
   constructor(spec, conn, debug) {
     this.#conn = conn;
@@ -215,7 +218,8 @@ export class TabLink {
     this.#conn.follow();
     // Until the leader answers, live events wait: what this tab missed comes first.
     this.#early = [];
-    this.#post(['?', this.#conn.lastId()]);
+    this.#post(['?', this.#conn.lastId(), this.#awayAt]);
+    this.#awayAt = 0;
   }
 
   // Delivers the events held while waiting for the leader's answer (or when it never came).
@@ -230,10 +234,15 @@ export class TabLink {
   }
 
   // The events after `since` among those kept: from the exact id when it is there, else
-  // those with a later id; null when the asker is further back than what is kept.
-  #missed(since) {
+  // those with a later id; null when the asker is further back than what is kept. A tab
+  // that had no id yet gets those received since it left (`awayAt`), or none if it is new.
+  #missed(since, awayAt) {
     const kept = this.#kept;
-    if (since === '' || kept.length === 0) return [];
+    if (kept.length === 0) return [];
+    if (since === '') {
+      if (!(awayAt > 0)) return [];
+      return this.#droppedAt < awayAt ? kept.filter((e) => e[3] >= awayAt) : null;
+    }
     for (let i = kept.length - 1; i >= 0; i--) if (kept[i][2] === since) return kept.slice(i + 1);
     const first = kept.find((e) => e[2] !== '');
     if (first === undefined || !delivered(first[2], since)) return null;
@@ -266,6 +275,7 @@ export class TabLink {
   #away(why) {
     if (this.role === 'closed' || this.role === 'away' || this.role === 'pending') return;
     this.#debug?.('%s: leaving the group', why);
+    this.#awayAt = Date.now();
     this.#handOff();
     this.#queued?.abort();
     this.#queued = null;
@@ -313,7 +323,9 @@ export class TabLink {
   #keep(e) {
     if (this.#kept.length >= KEPT || this.#keptChars > KEPT_CHARS) {
       // The older half goes: what a tab that comes back asks for is the newest.
-      this.#kept = this.#kept.slice(this.#kept.length >> 1);
+      const half = this.#kept.length >> 1;
+      this.#droppedAt = this.#kept[half - 1][3];
+      this.#kept = this.#kept.slice(half);
       this.#keptChars = 0;
       for (const k of this.#kept) this.#keptChars += k[1].length;
     }
@@ -378,7 +390,7 @@ export class TabLink {
       }
       if (kind === '?') {
         if (this.role !== 'leader') continue;
-        const missed = this.#missed(typeof item[1] === 'string' ? item[1] : '');
+        const missed = this.#missed(typeof item[1] === 'string' ? item[1] : '', item[2]);
         if (missed === null) this.#debug?.('tab %s missed more than the last %d events', from, KEPT);
         this.#post(['S', from, conn.state(), conn.lastId(), conn.floor(), missed ?? []]);
         continue;
