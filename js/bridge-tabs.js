@@ -21,8 +21,8 @@
 //   ['?', lastId, awayAt]        a tab joined or came back, with the last id it delivered
 //                                and, back from the cache or a freeze, when it left
 //   ['S', to, state, lastId, floor, missed]   the leader's answer to tab `to`: its state,
-//                                last id, retry: floor, and the events after the asker's
-//                                last id among the last KEPT it relayed
+//                                last id, retry: floor, and what the asker missed among
+//                                the last KEPT events it had
 //   ['R']                        a follower's reconnect(): the leader reconnects
 //
 // Followers listen to one tab, the last that said 'L' (or answered 'S'): whatever a deposed
@@ -323,7 +323,7 @@ export class TabLink {
   #keep(e) {
     if (this.#kept.length >= KEPT || this.#keptChars > KEPT_CHARS) {
       // The older half goes: what a tab that comes back asks for is the newest.
-      const half = this.#kept.length >> 1;
+      const half = Math.max(1, this.#kept.length >> 1);
       this.#droppedAt = this.#kept[half - 1][3];
       this.#kept = this.#kept.slice(half);
       this.#keptChars = 0;
