@@ -477,6 +477,31 @@ describe('crossTab: one stream for every tab of the browser', () => {
     }
   });
 
+  it('an event larger than what a tab keeps for others (1 MiB of data) and the events after it reach every page', async () => {
+    const open = [];
+    const sse = await startStaticServer(root, { '/': '<!doctype html><title>ssebus tabs</title><link rel="icon" href="data:,">' }, (req, res, path) => {
+      if (path !== '/sse/events') return false;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(': hello\n\n');
+      open.push(res);
+      return true;
+    });
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, sse, { url: `${sse.url}/sse/events` }));
+      await settled(tabs);
+      assert.equal(open.length, 1);
+      const big = JSON.stringify({ n: 0, pad: 'x'.repeat((1 << 20) + 10) });
+      open[0].write(`id: 1\nevent: load:tick\ndata: ${big}\n\n`);
+      for (let n = 2; n <= 5; n++) open[0].write(`id: ${n}\nevent: load:tick\ndata: {"n":${n - 1}}\n\n`);
+      await assertEveryPageSaw(tabs, ['1', '2', '3', '4', '5'], 'a large event');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await sse.close();
+    }
+  });
+
   it('every tab shows the leader\'s status; reconnect() in a follower, close() in a follower and in the leader', async () => {
     server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
     const port = server.port;
