@@ -447,7 +447,7 @@ class Connection {
     tabsModule.then(
       ({ TabLink }) => {
         if (this.#disposed) return;
-        const debug = this.#debug === null ? null : debugLogger(TABS, this.url, true);
+        const debug = debugLogger(TABS, this.url, this.#atts.some((a) => a.debug));
         this.#tabs = new TabLink(this.#spec, this.#tabSide(), debug);
       },
       (error) => {

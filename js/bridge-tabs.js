@@ -18,10 +18,11 @@
 //   ['s', name, payload]         ssebus:open, ssebus:error or ssebus:reconnecting
 //   ['x', payload]               the leader gave up (reconnect.maxAttempts)
 //   ['H', lastId]                hand-off: the leader leaves and releases the lock
-//   ['?', lastId]                a tab joined or came back, with the last id it delivered
+//   ['?', lastId, awayAt]        a tab joined or came back, with the last id it delivered
+//                                and, back from the cache or a freeze, when it left
 //   ['S', to, state, lastId, floor, missed]   the leader's answer to tab `to`: its state,
-//                                last id, retry: floor, and the events after the asker's
-//                                last id among the last KEPT it relayed
+//                                last id, retry: floor, and what the asker missed among
+//                                the last KEPT events it had
 //   ['R']                        a follower's reconnect(): the leader reconnects
 //
 // Followers listen to one tab, the last that said 'L' (or answered 'S'): whatever a deposed
@@ -33,6 +34,7 @@ import { delivered } from './bridge-policy.js';
 
 const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
 const KEPT = 1000; // raw events each tab keeps, for a tab that comes back (frozen, bfcache)
+const KEPT_CHARS = 1 << 20; // and at most about this much of their data
 
 /**
  * The group of a bridge's spec: a hash of what decides which stream a tab receives. The
@@ -46,6 +48,9 @@ export async function groupOf(spec) {
     spec.withCredentials ? 'include' : 'same-origin',
     headers,
     spec.crossTab?.key ?? null,
+    // A native EventSource delivers only the names it listens to: tabs share it only
+    // when they listen to the same ones.
+    spec.transport === 'eventsource' ? [...spec.listens].sort() : null,
   ];
   const bytes = new TextEncoder().encode(JSON.stringify(parts));
   const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
@@ -80,6 +85,7 @@ export class TabLink {
   #name = null;
   #channel = null;
   #leader = null; // the tab followed; this tab's id while leading
+  #previous = null; // while leading: the tab that led before
   #held = null; // { release } while this tab holds the lock
   #queued = null; // the AbortController of the request waiting in the lock's queue
   #out = []; // posts not sent yet: one message per microtask
@@ -90,7 +96,10 @@ export class TabLink {
   #timer = null;
   #listeners = [];
   #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
+  #keptChars = 0;
+  #droppedAt = 0; // when the newest event dropped from #kept was received
   #early = null; // events heard while waiting for the leader's answer, or null
+  #awayAt = 0; // when this tab left for the back/forward cache or a freeze, 0 when it did not
 
   constructor(spec, conn, debug) {
     this.#conn = conn;
@@ -110,8 +119,7 @@ export class TabLink {
     }
     if (this.role !== 'pending') return; // left meanwhile
     this.#name = `ssebus:${group}`;
-    this.#channel = new BroadcastChannel(this.#name);
-    this.#channel.onmessage = (event) => this.#receive(event.data);
+    this.#open();
     this.#listen(globalThis, 'pagehide', () => this.#away('pagehide'));
     this.#listen(globalThis, 'pageshow', (event) => {
       if (event.persisted) this.#back('pageshow');
@@ -120,6 +128,17 @@ export class TabLink {
     this.#listen(globalThis.document, 'resume', () => this.#back('resume'));
     this.#debug?.('group %s, tab %s', group, this.#id);
     this.#join();
+  }
+
+  #open() {
+    this.#channel = new BroadcastChannel(this.#name);
+    this.#channel.onmessage = (event) => this.#receive(event.data);
+  }
+
+  #close() {
+    this.#flush();
+    this.#channel?.close();
+    this.#channel = null;
   }
 
   #listen(target, type, fn) {
@@ -183,6 +202,7 @@ export class TabLink {
   #lead() {
     this.#releaseEarly();
     this.role = 'leader';
+    this.#previous = this.#leader;
     this.#leader = this.#id;
     this.#debug?.('leader');
     this.#post(['L']);
@@ -198,7 +218,8 @@ export class TabLink {
     this.#conn.follow();
     // Until the leader answers, live events wait: what this tab missed comes first.
     this.#early = [];
-    this.#post(['?', this.#conn.lastId()]);
+    this.#post(['?', this.#conn.lastId(), this.#awayAt]);
+    this.#awayAt = 0;
   }
 
   // Delivers the events held while waiting for the leader's answer (or when it never came).
@@ -213,10 +234,15 @@ export class TabLink {
   }
 
   // The events after `since` among those kept: from the exact id when it is there, else
-  // those with a later id; null when the asker is further back than what is kept.
-  #missed(since) {
+  // those with a later id; null when the asker is further back than what is kept. A tab
+  // that had no id yet gets those received since it left (`awayAt`), or none if it is new.
+  #missed(since, awayAt) {
     const kept = this.#kept;
-    if (since === '' || kept.length === 0) return [];
+    if (kept.length === 0) return [];
+    if (since === '') {
+      if (!(awayAt > 0)) return [];
+      return this.#droppedAt < awayAt ? kept.filter((e) => e[3] >= awayAt) : null;
+    }
     for (let i = kept.length - 1; i >= 0; i--) if (kept[i][2] === since) return kept.slice(i + 1);
     const first = kept.find((e) => e[2] !== '');
     if (first === undefined || !delivered(first[2], since)) return null;
@@ -244,22 +270,27 @@ export class TabLink {
   }
 
   // pagehide, freeze: a leader hands off; a follower leaves the queue (a frozen tab granted
-  // the lock would hold up the group until the others stole it).
+  // the lock would hold up the group until the others stole it). The channel closes too:
+  // Chromium evicts a page from the back/forward cache when a message reaches it there.
   #away(why) {
     if (this.role === 'closed' || this.role === 'away' || this.role === 'pending') return;
     this.#debug?.('%s: leaving the group', why);
+    this.#awayAt = Date.now();
     this.#handOff();
     this.#queued?.abort();
     this.#queued = null;
     this.#unwatch();
     if (this.role === 'leader') this.#conn.follow();
     this.role = 'away';
+    this.#close();
   }
 
   // pageshow, resume: back as a follower (in the queue for the lock).
   #back(why) {
     if (this.role !== 'away') return;
     this.#debug?.('%s: rejoining', why);
+    this.#out = [];
+    this.#open();
     this.#leader = null;
     this.#follow();
     this.#enqueue();
@@ -273,9 +304,7 @@ export class TabLink {
     this.#queued = null;
     this.#unwatch();
     this.role = 'closed';
-    this.#flush();
-    this.#channel?.close();
-    this.#channel = null;
+    this.#close();
     for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
     this.#listeners = [];
   }
@@ -292,8 +321,16 @@ export class TabLink {
   // Every tab keeps the last events it had, relayed or its own: as leader, later, it can
   // answer a tab that comes back.
   #keep(e) {
-    if (this.#kept.length >= KEPT) this.#kept = this.#kept.slice(KEPT / 2);
+    if (this.#kept.length >= KEPT || this.#keptChars > KEPT_CHARS) {
+      // The older half goes: what a tab that comes back asks for is the newest.
+      const half = Math.max(1, this.#kept.length >> 1);
+      this.#droppedAt = this.#kept[half - 1][3];
+      this.#kept = this.#kept.slice(half);
+      this.#keptChars = 0;
+      for (const k of this.#kept) this.#keptChars += k[1].length;
+    }
     this.#kept.push(e);
+    this.#keptChars += e[1].length;
   }
 
   #take(e) {
@@ -353,12 +390,18 @@ export class TabLink {
       }
       if (kind === '?') {
         if (this.role !== 'leader') continue;
-        const missed = this.#missed(typeof item[1] === 'string' ? item[1] : '');
+        const missed = this.#missed(typeof item[1] === 'string' ? item[1] : '', item[2]);
         if (missed === null) this.#debug?.('tab %s missed more than the last %d events', from, KEPT);
         this.#post(['S', from, conn.state(), conn.lastId(), conn.floor(), missed ?? []]);
         continue;
       }
       if (kind === 'S' && item[1] !== this.#id) continue; // an answer to another tab
+      if (kind === 'x' && this.role === 'leader' && from === this.#previous) {
+        // The leader gave up (reconnect.maxAttempts) just before the lock came here: every
+        // tab gives up, as it did.
+        conn.gaveUp(item[1]);
+        return;
+      }
       if (kind === 'R') {
         if (this.role === 'leader') conn.reconnect();
         continue;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-// `ignoreDefaultArgs`: Playwright's default flags to leave out, e.g. the ones that keep a
-// background page from being throttled or frozen, for a test that needs the real behaviour.
+// `ignoreDefaultArgs`: Playwright's default flags to leave out, for a test that needs what
+// they turn off (e.g. '--disable-back-forward-cache').
 export async function launchChromium({ ignoreDefaultArgs } = {}) {
   const userDataDir = await mkdtemp(join(tmpdir(), 'ssebus-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {

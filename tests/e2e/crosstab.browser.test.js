@@ -2,8 +2,14 @@
 // from a real ssebus-server. One leader holds the Web Lock and relays; every page maps,
 // de-duplicates and resumes on its own. Pages load the package from the repository.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+
+import react from '@vitejs/plugin-react';
+import { build } from 'vite';
 
 import { publish, startServer } from '../support/server.js';
 import { launchChromium } from './chromium.js';
@@ -11,6 +17,26 @@ import { startStaticServer } from './static-server.js';
 import { sleep, until } from '../support/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const fixture = fileURLToPath(new URL('./react-fixture/', import.meta.url));
+const pkg = (file) => fileURLToPath(new URL(`../../js/${file}`, import.meta.url));
+
+// The React fixture (react-fixture/), a development build so that StrictMode double-invokes.
+async function buildFixture(outDir) {
+  await build({
+    configFile: false,
+    root: fixture,
+    mode: 'development',
+    logLevel: 'warn',
+    plugins: [react()],
+    resolve: {
+      alias: [
+        { find: /^ssebus\/react$/, replacement: pkg('react.js') },
+        { find: /^ssebus$/, replacement: pkg('index.js') },
+      ],
+    },
+    build: { outDir, emptyOutDir: true, minify: false },
+  });
+}
 
 // A page with a bus and a bridge; what its bus sees goes to window.seen: events as
 // [name, id, payload.n], status events as [name, Date.now(), role], so that a test can
@@ -33,7 +59,7 @@ async function openTab(browser, site, { init, ...options }) {
     window.bridge = new EventBridge(bus, {
       ...rest,
       ...(headersFrom === undefined ? {} : { headers: headersFrom }),
-      reconnect: { initialMs: 10, maxMs: 200, factor: 2, jitter: true },
+      reconnect: rest.reconnect ?? { initialMs: 10, maxMs: 200, factor: 2, jitter: true },
     });
     window.bridge.connect();
   }, { crossTab: true, ...options, headersFrom: options.headers, headers: undefined });
@@ -94,6 +120,7 @@ describe('crossTab: one stream for every tab of the browser', () => {
   before(async () => {
     site = await startStaticServer(root, {
       '/': '<!doctype html><title>ssebus tabs</title><link rel="icon" href="data:,">',
+      '/other': '<!doctype html><title>another page</title><link rel="icon" href="data:,">',
     });
     browser = await launchChromium();
   });
@@ -183,6 +210,53 @@ describe('crossTab: one stream for every tab of the browser', () => {
     return { ids, done };
   }
 
+  it('in a page, bridges still share one connection per URL (ref-counted), with crossTab as without', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      tabs.push(await openTab(browser, site, { url }));
+      tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      // Two more bridges in the second page, on buses of their own, with other names.
+      const page = tabs[1].page;
+      await page.evaluate(async (u) => {
+        const { createEventBus, EventBridge } = await import('/js/index.js');
+        window.more = [];
+        for (const name of ['first', 'second']) {
+          const bus = await createEventBus();
+          const seen = [];
+          bus.on(name, (payload, meta) => seen.push(meta.id));
+          const bridge = new EventBridge(bus, { url: u, map: { 'load:tick': name }, crossTab: true }).connect();
+          window.more.push({ bridge, seen });
+        }
+      }, url);
+      await until('the two bridges open', () => page.evaluate(() => window.more.every((m) => m.bridge.state === 'open')));
+      assert.deepEqual(await page.evaluate(() => window.more.map((m) => m.bridge.role)), [
+        (await look(page)).role,
+        (await look(page)).role,
+      ]);
+      assert.equal(await streams(server), 1);
+      const first = await publishTicks(server, 0, 5);
+      await until('both buses', () => page.evaluate(() => window.more.every((m) => m.seen.length === 5)));
+      // Closing the page's first bridge leaves the others on the same connection.
+      await page.evaluate(() => window.bridge.close());
+      const second = await publishTicks(server, 5, 5);
+      await until('both buses again', () => page.evaluate(() => window.more.every((m) => m.seen.length === 10)));
+      assert.deepEqual(await page.evaluate(() => window.more.map((m) => m.seen)), [
+        [...first, ...second],
+        [...first, ...second],
+      ]);
+      assert.equal((await look(page)).count, 5, 'the closed bridge got nothing more');
+      await assertEveryPageSaw([tabs[0]], [...first, ...second], 'the other page');
+      assert.equal(await streams(server), 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
   it('the leader closed three times during a 100 events/s burst: no gap, no duplicate in any page', async () => {
     server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
     const url = `${server.url}/api/events`;
@@ -233,9 +307,14 @@ describe('crossTab: one stream for every tab of the browser', () => {
   async function freeze(page) {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
-    await page.evaluate(() => document.dispatchEvent(new Event('freeze')));
+    await page.evaluate(() => {
+      document.dispatchEvent(new Event('freeze'));
+      setInterval(() => {}, 20); // something to run, for the debugger to stop at
+    });
     await cdp.send('Debugger.enable');
+    const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve));
     await cdp.send('Debugger.pause');
+    await paused;
     return async () => {
       await cdp.send('Debugger.resume');
       await cdp.send('Debugger.disable');
@@ -283,6 +362,37 @@ describe('crossTab: one stream for every tab of the browser', () => {
     } finally {
       await closeAll(tabs);
       await server.stop();
+    }
+  });
+
+  it('a leader that goes into the back/forward cache hands off; back, it follows and gets what it missed', async () => {
+    // Playwright turns the cache off by default; this browser has it.
+    const cached = await launchChromium({ ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(cached, site, { url }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      const other = tabs.find((t) => t !== leader);
+      // It leaves before any event: it has no id to say where it was, only when it left.
+      const before = [];
+      await leader.page.goto(site.url + '/other');
+      await until('the other page to lead', async () => (await look(other.page)).role === 'leader');
+      const away = await publishTicks(server, 0, 5);
+      await leader.page.goBack({ waitUntil: 'commit' }); // a page from the cache fires no load
+      await until('the page back from the cache, following', () =>
+        leader.page.evaluate(() => window.bridge?.role === 'follower'),
+      );
+      const after = await publishTicks(server, 5, 5);
+      await assertEveryPageSaw(tabs, [...before, ...away, ...after], 'after the back/forward cache');
+      assert.equal(await streams(server), 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+      await cached.close();
     }
   });
 
@@ -367,6 +477,107 @@ describe('crossTab: one stream for every tab of the browser', () => {
     }
   });
 
+  it('an event larger than what a tab keeps for others (1 MiB of data) and the events after it reach every page', async () => {
+    const open = [];
+    const sse = await startStaticServer(root, { '/': '<!doctype html><title>ssebus tabs</title><link rel="icon" href="data:,">' }, (req, res, path) => {
+      if (path !== '/sse/events') return false;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(': hello\n\n');
+      open.push(res);
+      return true;
+    });
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, sse, { url: `${sse.url}/sse/events` }));
+      await settled(tabs);
+      assert.equal(open.length, 1);
+      const big = JSON.stringify({ n: 0, pad: 'x'.repeat((1 << 20) + 10) });
+      open[0].write(`id: 1\nevent: load:tick\ndata: ${big}\n\n`);
+      for (let n = 2; n <= 5; n++) open[0].write(`id: ${n}\nevent: load:tick\ndata: {"n":${n - 1}}\n\n`);
+      await assertEveryPageSaw(tabs, ['1', '2', '3', '4', '5'], 'a large event');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await sse.close();
+    }
+  });
+
+  it('every tab shows the leader\'s status; reconnect() in a follower, close() in a follower and in the leader', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const port = server.port;
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      const names = async (t) => (await statuses(t.page)).map((x) => x[0]);
+
+      // The server goes away and comes back: every tab hears the error, the reconnecting and the open.
+      await server.stop();
+      await until('every tab to hear the failure', async () =>
+        (await Promise.all(tabs.map(names))).every((n) => n.includes('ssebus:error') && n.includes('ssebus:reconnecting')),
+      );
+      for (const t of tabs) assert.equal((await look(t.page)).state, 'connecting');
+      server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20'], { port });
+      await until('every tab open again', async () =>
+        (await Promise.all(tabs.map(names))).every((n) => n.filter((x) => x === 'ssebus:open').length === 2),
+      );
+      const before = (await (await fetch(`${server.url}/api/events/stats`)).json()).connections_total;
+
+      // reconnect() in a follower: the leader reconnects, for every tab.
+      const leader = await leaderOf(tabs);
+      const [f1, f2] = tabs.filter((t) => t !== leader);
+      await f1.page.evaluate(() => window.bridge.reconnect());
+      await until('a new connection', async () =>
+        (await (await fetch(`${server.url}/api/events/stats`)).json()).connections_total > before,
+      );
+      assert.equal((await look(f1.page)).role, 'follower');
+
+      // close() in a follower leaves only that tab.
+      await f1.page.evaluate(() => window.bridge.close());
+      assert.equal((await look(f1.page)).state, 'closed');
+      const first = await publishTicks(server, 0, 10);
+      await assertEveryPageSaw([leader, f2], first, 'after a follower closed');
+      assert.equal((await look(f1.page)).count, 0, 'the closed tab receives nothing');
+      assert.equal(await streams(server), 1);
+
+      // close() in the leader hands off to the tab that is left.
+      await leader.page.evaluate(() => window.bridge.close());
+      await until('the follower to lead', async () => (await look(f2.page)).role === 'leader');
+      const second = await publishTicks(server, 10, 10);
+      await assertEveryPageSaw([f2], [...first, ...second], 'after the leader closed');
+      assert.equal((await look(leader.page)).count, 10, 'the closed leader receives nothing more');
+      await until('one stream', async () => (await streams(server)) === 1);
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('a leader that gives up (reconnect.maxAttempts): every tab gives up with it', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      const reconnect = { initialMs: 10, maxMs: 20, maxAttempts: 2 };
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url, reconnect }));
+      await settled(tabs);
+      await server.stop();
+      await until('every tab to close', async () =>
+        (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.state === 'closed'),
+      );
+      for (const t of tabs) {
+        const s = await t.page.evaluate(() => window.seen.status.map((x) => x[0]));
+        assert.equal(s.at(-1), 'ssebus:closed');
+        assert.equal(s.filter((x) => x === 'ssebus:closed').length, 1);
+        assert.equal((await look(t.page)).role, 'solo', 'a closed bridge is solo');
+      }
+    } finally {
+      await closeAll(tabs);
+    }
+  });
+
   it('without Web Locks (removed by an init script): each page is solo, with its own stream, and works', async () => {
     server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
     const url = `${server.url}/api/events`;
@@ -389,6 +600,53 @@ describe('crossTab: one stream for every tab of the browser', () => {
     } finally {
       await closeAll(tabs);
       await server.stop();
+    }
+  });
+
+  it('hooks under StrictMode in four pages: one stream for the browser, every hook shows its tab\'s role', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ssebus-crosstab-react-'));
+    let app;
+    const pages = [];
+    try {
+      await buildFixture(dir);
+      app = await startStaticServer(dir);
+      server = await startServer(['--quiet', '--cors-origins', app.url, '--retry-ms', '20']);
+      const url = `${server.url}/api/events`;
+      for (let i = 0; i < 4; i++) {
+        const page = await browser.context.newPage();
+        const problems = [];
+        page.on('pageerror', (e) => problems.push(e.message));
+        await page.goto(app.url + '/');
+        await page.waitForFunction(() => window.ready === true);
+        await page.evaluate((u) => window.scenarios.crossTabMount(u), url);
+        pages.push({ page, problems });
+      }
+      const state = (p) => p.page.evaluate(() => window.scenarios.crossTabState());
+      await until('one leader', async () => {
+        const all = await Promise.all(pages.map(state));
+        return all.filter((s) => s.sse.role === 'leader').length === 1 && all.every((s) => s.sse.isConnected);
+      });
+      assert.equal(await streams(server), 1, 'one stream for four pages of StrictMode hooks');
+      const ids = [];
+      for (let n = 0; n < 20; n++) {
+        const r = await publish(server, { event: 'video:created', data: { videoId: `v${n}` } });
+        ids.push(String(r.body.id));
+      }
+      await until('20 events in every page', async () => (await Promise.all(pages.map(state))).every((s) => s.events.length >= 20));
+      await sleep(200);
+      const all = await Promise.all(pages.map(state));
+      for (const s of all) {
+        assert.deepEqual(s.events, ids, 'every event once, in order');
+        for (const h of Object.values(s.hooks)) assert.deepEqual(h, { status: 'open', role: s.sse.role }, 'the hooks agree');
+      }
+      assert.deepEqual(all.map((s) => s.sse.role).sort(), ['follower', 'follower', 'follower', 'leader']);
+      assert.equal(await streams(server), 1);
+      for (const p of pages) assert.deepEqual(p.problems, []);
+    } finally {
+      await closeAll(pages);
+      await server?.stop();
+      await app?.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

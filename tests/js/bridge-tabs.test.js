@@ -150,6 +150,14 @@ describe('crossTab: the group', () => {
     assert.equal(await group({ headers: () => ({ a: '1' }), crossTab: { key: 'user-1' } }), others[8]);
   });
 
+  it('over a native EventSource, also counts the names it listens to (it delivers no other)', async () => {
+    const es = (options) => group({ transport: 'eventsource', ...options });
+    assert.equal(await es({ map: { a: 'x', b: 'y' } }), await es({ map: { b: 'z' }, events: ['a'] }));
+    assert.notEqual(await es({ map: { a: 'x' } }), await es({ map: { b: 'x' } }));
+    // Over fetch every name arrives: the names play no part.
+    assert.equal(await group({ map: { a: 'x' } }), await group({ map: { b: 'x' } }));
+  });
+
   it('does not show the headers', async () => {
     const g = await group({ headers: { authorization: 'Bearer secret-token' } });
     assert.doesNotMatch(g, /secret/);

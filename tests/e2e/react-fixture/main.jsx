@@ -585,4 +585,50 @@ scenarios.loadFailure = async () => {
   return result;
 };
 
+// crossTab under StrictMode: an <EventBridge crossTab> and three useEventSource hooks with
+// the same options share one bridge in the page, and the page shares its stream with the
+// other pages; every hook shows the tab's role.
+scenarios.crossTabMount = async (url) => {
+  const state = { hooks: {}, sse: null, events: [] };
+  window.current = state;
+  const options = { crossTab: true, map: { 'video:created': 'video_created' } };
+  function Source({ id }) {
+    const { status, role } = useEventSource(url, options);
+    state.hooks[id] = { status, role };
+    return null;
+  }
+  function SSEView() {
+    const sse = useSSE();
+    state.sse = { isConnected: sse.isConnected, role: sse.role };
+    return null;
+  }
+  function Counter() {
+    useEventBusOn('video_created', (payload, meta) => state.events.push(meta.id));
+    return null;
+  }
+  state.app = mount(
+    <StrictMode>
+      <EventBusProvider>
+        <EventBridge url={url} {...options}>
+          <SSEView />
+        </EventBridge>
+        {[0, 1, 2].map((i) => (
+          <Source key={i} id={i} />
+        ))}
+        <Counter />
+      </EventBusProvider>
+    </StrictMode>,
+  );
+  await until(
+    'every hook to be open with a role',
+    () => state.sse?.isConnected && state.sse.role !== 'solo' && [0, 1, 2].every((i) => state.hooks[i]?.status === 'open'),
+  );
+  return true;
+};
+
+scenarios.crossTabState = () => {
+  const s = window.current;
+  return { hooks: s.hooks, sse: s.sse, events: s.events };
+};
+
 window.ready = true;
