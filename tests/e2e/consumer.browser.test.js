@@ -47,11 +47,9 @@ const map = { 'greeting:sent': ['greeting', 'refresh'] };
 const options = new URLSearchParams(location.search).has('crossTab') ? { map, crossTab: true } : { map };
 
 function App() {
-  const { status } = useEventSource('/api/events', options);
+  const { status, role } = useEventSource('/api/events', options);
   const [greeting, setGreeting] = useState('none');
-  const [role, setRole] = useState('none');
   useEventBusOn('greeting', (payload, meta) => setGreeting(payload.text + ' via ' + meta.serverEvent));
-  useEventBusOn('ssebus:role', (payload) => setRole(payload.role));
   return (
     <main>
       <p id="status">{status}</p>
