@@ -105,7 +105,16 @@ export class TabLink {
     this.#conn = conn;
     this.#debug = debug;
     this.#timeoutMs = spec.crossTab.leaderTimeoutMs;
-    this.#start(spec);
+    this.#start(spec).catch((error) => this.#alone(error));
+  }
+
+  // The tab cannot share (an opaque origin rejects Web Locks with a SecurityError, a page
+  // without a group): it leaves the group and connects on its own.
+  #alone(error) {
+    if (this.role !== 'pending') return;
+    this.#debug?.('cannot share (%s): this tab connects alone', error?.message ?? error?.name ?? error);
+    this.leave();
+    this.#conn.solo();
   }
 
   async #start(spec) {
@@ -173,8 +182,9 @@ export class TabLink {
 
   #acquire(options, taken) {
     const hold = { release: null };
-    navigator.locks
-      .request(this.#name, options, (lock) => {
+    let request;
+    try {
+      request = navigator.locks.request(this.#name, options, (lock) => {
         if (lock === null) return taken?.(); // ifAvailable, and another tab holds it
         if (options.signal !== undefined && this.#queued?.signal === options.signal) this.#queued = null;
         if (this.role === 'closed' || this.role === 'away' || this.role === 'leader') return undefined;
@@ -183,14 +193,19 @@ export class TabLink {
           this.#held = hold;
           this.#lead();
         });
-      })
-      .catch((error) => {
-        // An aborted queued request, or the lock stolen from this tab (frozen or hung).
-        if (this.#held !== hold) return;
-        this.#held = null;
-        this.#debug?.('the lock was taken (%s): stepping down', error?.name ?? error);
-        this.#stepDown();
       });
+    } catch (error) {
+      request = Promise.reject(error);
+    }
+    request.catch((error) => {
+      // Refused before this tab had a role (an opaque origin: file:, a sandboxed frame).
+      if (this.role === 'pending' && error?.name !== 'AbortError') return this.#alone(error);
+      // An aborted queued request, or the lock stolen from this tab (frozen or hung).
+      if (this.#held !== hold) return;
+      this.#held = null;
+      this.#debug?.('the lock was taken (%s): stepping down', error?.name ?? error);
+      this.#stepDown();
+    });
   }
 
   #release() {

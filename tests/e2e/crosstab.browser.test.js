@@ -603,6 +603,36 @@ describe('crossTab: one stream for every tab of the browser', () => {
     }
   });
 
+  it('an opaque origin (Web Locks reject with SecurityError): each page connects solo, and works', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    // What Chromium does in a sandboxed frame without allow-same-origin, or on file:.
+    const init = () => {
+      LockManager.prototype.request = function () {
+        return Promise.reject(new DOMException('Access denied', 'SecurityError'));
+      };
+    };
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, site, { url, init, map: { 'load:tick': `t${i}` } }));
+      await until('every page open', async () =>
+        (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.state === 'open'),
+      );
+      for (const t of tabs) {
+        assert.equal((await look(t.page)).role, 'solo');
+        const s = await statuses(t.page);
+        assert.deepEqual(s.filter((x) => x[0] === 'ssebus:role').map((x) => x[2]), ['solo']);
+      }
+      assert.equal(await streams(server), 2, 'a stream per page');
+      const ids = await publishTicks(server, 0, 20);
+      await assertEveryPageSaw(tabs, ids, 't');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
   it('hooks under StrictMode in four pages: one stream for the browser, every hook shows its tab\'s role', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ssebus-crosstab-react-'));
     let app;
