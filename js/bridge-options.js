@@ -5,6 +5,7 @@
 import { describe } from './util.js';
 
 export const GAP = 'ssebus:gap';
+const LEADER_TIMEOUT_MS = 30000; // crossTab.leaderTimeoutMs when heartbeatTimeoutMs is off
 export const MAX_DELAY = 0x7fffffff; // setTimeout's limit
 
 const RECONNECT_DEFAULTS = Object.freeze({
@@ -170,7 +171,8 @@ function readCrossTab(value, headers, heartbeatTimeoutMs) {
         'credentials share a stream',
     );
   }
-  const fallback = heartbeatTimeoutMs === Infinity || heartbeatTimeoutMs === 0 ? 0 : heartbeatTimeoutMs;
+  // Without a heartbeat check, still a bound: otherwise a hung leader would hold every tab.
+  const fallback = heartbeatTimeoutMs === Infinity || heartbeatTimeoutMs === 0 ? LEADER_TIMEOUT_MS : heartbeatTimeoutMs;
   const leaderTimeoutMs = readNumber(
     o.leaderTimeoutMs,
     fallback,

@@ -176,7 +176,8 @@ export interface CrossTabOptions {
   key?: string;
   /**
    * A follower that hears nothing from the leader for this long (a frozen or hung tab)
-   * takes the lock over. Default: heartbeatTimeoutMs; 0 or Infinity: never.
+   * takes the lock over. Default: heartbeatTimeoutMs, or 30000 when that is 0 or Infinity;
+   * 0 or Infinity: never.
    */
   leaderTimeoutMs?: number;
 }

@@ -99,6 +99,13 @@ describe('crossTab: the option', () => {
       key: 'u1',
       leaderTimeoutMs: 0,
     });
+    // Without a heartbeat check, a hung leader is still replaced, after 30 s.
+    for (const heartbeatTimeoutMs of [0, Infinity]) {
+      assert.deepEqual(readOptions({ url: 'http://h/e', heartbeatTimeoutMs, crossTab: true }).crossTab, {
+        key: null,
+        leaderTimeoutMs: 30000,
+      });
+    }
   });
 
   it('refuses what it cannot use, saying what it takes', () => {
