@@ -443,12 +443,13 @@ class Connection {
     this.#begun = true;
     this.#setState('connecting');
     this.role = 'follower'; // announced once the lock says which
+    const since = Date.now(); // a new tab gets what the leader received from now on
     tabsModule ??= import('./bridge-tabs.js');
     tabsModule.then(
       ({ TabLink }) => {
         if (this.#disposed) return;
         const debug = debugLogger(TABS, this.url, this.#atts.some((a) => a.debug));
-        this.#tabs = new TabLink(this.#spec, this.#tabSide(), debug);
+        this.#tabs = new TabLink(this.#spec, this.#tabSide(), debug, since);
       },
       (error) => {
         report(error);
@@ -524,6 +525,13 @@ class Connection {
       gaveUp: (payload) => {
         const info = { ...payload, url: this.url, error: new Error(payload.message) };
         this.#giveUp(info);
+      },
+      gap: (requested, earliest) => {
+        // The leader keeps fewer events than this tab missed: the gap the server would have
+        // sent, and the events the leader kept follow.
+        if (this.role !== 'follower' || this.#disposed) return;
+        const num = (id) => (typeof id === 'string' && /^\d+$/.test(id) ? id : JSON.stringify(id ?? null));
+        this.#deliver(GAP, `{"requested":${num(requested)},"earliest":${num(earliest)}}`, '', Date.now());
       },
       adopt: (state, lastId, floor) => {
         if (this.#disposed) return;

@@ -35,6 +35,7 @@ import { delivered } from './bridge-policy.js';
 const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
 const KEPT = 1000; // raw events each tab keeps, for a tab that comes back (frozen, bfcache)
 const KEPT_CHARS = 1 << 20; // and at most about this much of their data
+const ANSWER_MS = 1000; // a follower that hears its leader but has no answer asks again after this
 
 /**
  * The group of a bridge's spec: a hash of what decides which stream a tab receives. The
@@ -98,10 +99,15 @@ export class TabLink {
   #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
   #keptChars = 0;
   #droppedAt = 0; // when the newest event dropped from #kept was received
-  #early = null; // events heard while waiting for the leader's answer, or null
+  #asking = null; // { at, askedAt } while waiting for the leader's answer to '?', or null
+  #epoch = 0; // the highest leadership number heard
+  #leaderEpoch = 0; // the leadership number of the tab followed (this tab's while leading)
   #awayAt = 0; // when this tab left for the back/forward cache or a freeze, 0 when it did not
 
-  constructor(spec, conn, debug) {
+  // `since`: when this tab's connection began; a tab without an id yet is given the events
+  // the leader received from then on.
+  constructor(spec, conn, debug, since = Date.now()) {
+    this.#awayAt = since;
     this.#conn = conn;
     this.#debug = debug;
     this.#timeoutMs = spec.crossTab.leaderTimeoutMs;
@@ -173,7 +179,6 @@ export class TabLink {
 
   // Takes the lock from a leader that has said nothing for leaderTimeoutMs (frozen, hung).
   #steal() {
-    this.#releaseEarly();
     this.#debug?.('the leader said nothing for %d ms: taking the lock', this.#timeoutMs);
     this.#queued?.abort();
     this.#queued = null;
@@ -215,10 +220,13 @@ export class TabLink {
   }
 
   #lead() {
-    this.#releaseEarly();
+    this.#asking = null;
+    this.#awayAt = 0;
     this.role = 'leader';
     this.#previous = this.#leader;
     this.#leader = this.#id;
+    this.#epoch += 1;
+    this.#leaderEpoch = this.#epoch;
     this.#debug?.('leader');
     this.#post(['L']);
     this.#watch();
@@ -231,21 +239,16 @@ export class TabLink {
     this.#debug?.('follower');
     this.#watch();
     this.#conn.follow();
-    // Until the leader answers, live events wait: what this tab missed comes first.
-    this.#early = [];
-    this.#post(['?', this.#conn.lastId(), this.#awayAt]);
+    // Until the leader answers, live events are dropped: its answer has every event it
+    // kept after this tab's last id or, for a tab without one, since it left or asked.
+    this.#asking = { at: this.#awayAt || Date.now(), askedAt: 0 };
     this.#awayAt = 0;
+    this.#ask();
   }
 
-  // Delivers the events held while waiting for the leader's answer (or when it never came).
-  #releaseEarly() {
-    const early = this.#early;
-    this.#early = null;
-    if (early === null) return;
-    for (const e of early) {
-      if (this.role !== 'follower') return;
-      this.#take(e);
-    }
+  #ask() {
+    this.#asking.askedAt = Date.now();
+    this.#post(['?', this.#conn.lastId(), this.#asking.at]);
   }
 
   // The events after `since` among those kept: from the exact id when it is there, else
@@ -267,6 +270,7 @@ export class TabLink {
   // Another tab leads (it stole the lock, or said so): stop the stream, follow, queue again.
   #stepDown() {
     if (this.role !== 'leader') return;
+    this.#post(['H', this.#conn.lastId()]); // those that still follow this tab ask again
     this.#release();
     this.#leader = null;
     this.#follow();
@@ -307,6 +311,7 @@ export class TabLink {
     this.#out = [];
     this.#open();
     this.#leader = null;
+    this.#leaderEpoch = 0; // the tabs may all have changed while away
     this.#follow();
     this.#enqueue();
   }
@@ -378,36 +383,45 @@ export class TabLink {
     const list = this.#out;
     this.#out = [];
     try {
-      this.#channel.postMessage({ from: this.#id, list });
+      const epoch = this.role === 'leader' ? this.#leaderEpoch : this.#epoch;
+      this.#channel.postMessage({ from: this.#id, epoch, list });
     } catch (error) {
       this.#debug?.('could not post: %s', error?.message ?? error);
     }
+  }
+
+  // Whether a tab's claim (its leadership number, its id) outranks the leader followed: a
+  // higher number, or the same one (two tabs that stole at once) and the greater id.
+  #outranks(epoch, from) {
+    if (epoch !== this.#leaderEpoch) return epoch > this.#leaderEpoch;
+    return this.#leader === null || from > this.#leader;
   }
 
   #receive(message) {
     if (this.role === 'closed' || this.role === 'away' || this.role === 'pending') return;
     if (message === null || typeof message !== 'object' || !Array.isArray(message.list)) return;
     const from = message.from;
+    const epoch = Number.isSafeInteger(message.epoch) ? message.epoch : 0;
+    if (epoch > this.#epoch) this.#epoch = epoch;
     const conn = this.#conn;
     for (const item of message.list) {
       const kind = item[0];
       if (kind === 'L') {
         if (from === this.#id) continue;
+        if (from === this.#leader ? epoch <= this.#leaderEpoch : !this.#outranks(epoch, from)) continue; // stale
         if (this.role === 'leader') {
-          this.#debug?.('tab %s leads now', from);
+          this.#debug?.('tab %s leads now (leadership %d)', from, epoch);
           this.#stepDown();
         }
-        this.#releaseEarly(); // the leader that was asked is gone
         this.#leader = from;
+        this.#leaderEpoch = epoch;
         this.#lastHeard = Date.now();
         conn.leaderChanged();
+        if (this.#asking !== null) this.#ask(); // the tab asked may be gone
         continue;
       }
       if (kind === '?') {
-        if (this.role !== 'leader') continue;
-        const missed = this.#missed(typeof item[1] === 'string' ? item[1] : '', item[2]);
-        if (missed === null) this.#debug?.('tab %s missed more than the last %d events', from, KEPT);
-        this.#post(['S', from, conn.state(), conn.lastId(), conn.floor(), missed ?? []]);
+        if (this.role === 'leader') this.#answer(from, item);
         continue;
       }
       if (kind === 'S' && item[1] !== this.#id) continue; // an answer to another tab
@@ -421,17 +435,21 @@ export class TabLink {
         if (this.role === 'leader') conn.reconnect();
         continue;
       }
-      if (kind === 'S' && this.role === 'follower' && from !== this.#leader) {
-        if (this.#leader !== null) continue; // a deposed leader's late answer
-        this.#leader = from;
-        conn.leaderChanged();
-      }
-      if (from !== this.#leader || this.role !== 'follower') continue;
+      if (this.role !== 'follower') continue;
+      if (kind === 'S') {
+        if (this.#asking === null) continue; // answered already
+        if (from !== this.#leader || epoch !== this.#leaderEpoch) {
+          if (!this.#outranks(epoch, from)) continue; // a deposed leader's late answer
+          this.#leader = from;
+          this.#leaderEpoch = epoch;
+          conn.leaderChanged();
+        }
+      } else if (from !== this.#leader || epoch !== this.#leaderEpoch) continue;
       this.#lastHeard = Date.now();
       switch (kind) {
         case 'e':
-          if (this.#early !== null) this.#early.push(item.slice(1));
-          else this.#take(item.slice(1));
+          if (this.#asking === null) this.#take(item.slice(1));
+          else this.#stillAsking();
           break;
         case 'r':
           conn.retry(item[1]);
@@ -445,24 +463,49 @@ export class TabLink {
         case 'x':
           conn.gaveUp(item[1]);
           return;
-        case 'S':
-          if (this.#early === null) break; // answered already
+        case 'S': {
+          this.#asking = null;
+          const gap = item[6];
+          if (gap != null) conn.gap(gap.requested, gap.earliest);
+          if (this.role !== 'follower') return;
           for (const e of item[5]) {
             this.#take(e);
             if (this.role !== 'follower') return;
           }
-          this.#releaseEarly();
-          if (this.role === 'follower') conn.adopt(item[2], item[3], item[4]);
+          conn.adopt(item[2], item[3], item[4]);
           break;
+        }
         case 'H':
           this.#debug?.('tab %s handed off after id %s', from, item[1] || '(none)');
           this.#leader = null;
-          this.#releaseEarly();
           break;
         default: // 'a', 'p': the leader is alive
+          if (this.#asking !== null) this.#stillAsking();
       }
       if (this.role !== 'follower') return; // closed by a listener
     }
+  }
+
+  // The leader's answer to tab `to`: what it missed among the events kept here or, when it
+  // is further back than those, a gap ({ requested, earliest }, as the server's) and all of them.
+  #answer(to, item) {
+    const conn = this.#conn;
+    const since = typeof item[1] === 'string' ? item[1] : '';
+    let missed = this.#missed(since, item[2]);
+    let gap = null;
+    if (missed === null) {
+      this.#debug?.('tab %s missed more than the last %d events', to, this.#kept.length);
+      missed = this.#kept;
+      const first = missed.find((e) => e[2] !== '');
+      gap = { requested: since === '' ? null : since, earliest: first === undefined ? null : first[2] };
+    }
+    this.#post(['S', to, conn.state(), conn.lastId(), conn.floor(), missed, gap]);
+  }
+
+  // No answer yet while the leader is heard: the '?' was lost (asked of a tab that stopped
+  // leading before it read it); ask again.
+  #stillAsking() {
+    if (Date.now() - this.#asking.askedAt >= ANSWER_MS) this.#ask();
   }
 
   // ------------------------------------------------------------------ the watchdog

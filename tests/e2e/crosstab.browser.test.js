@@ -52,7 +52,9 @@ async function openTab(browser, site, { init, ...options }) {
     const bus = await createEventBus();
     window.seen = { events: [], status: [] };
     bus.on('*', (payload, meta) => {
-      if (meta.name.startsWith('ssebus:')) window.seen.status.push([meta.name, Date.now(), payload?.role]);
+      if (meta.name.startsWith('ssebus:')) {
+        window.seen.status.push([meta.name, Date.now(), meta.name === 'ssebus:gap' ? payload : payload?.role]);
+      }
       else window.seen.events.push([meta.name, meta.id, payload?.n]);
     });
     const { headersFrom, ...rest } = o;
@@ -429,6 +431,97 @@ describe('crossTab: one stream for every tab of the browser', () => {
       await assertEveryPageSaw(tabs, ids, 'after a hang');
       await until('one stream', async () => (await streams(server)) === 1);
       for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('a tab opened during a burst gets every event published after it connected, once, in order', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      const b = burst(server, 400, 400);
+      await until('the burst under way', () => b.ids.length >= 50);
+      const late = await openTab(browser, site, { url });
+      // Publishing is sequential: at most one publish was under way when connect() returned.
+      const cut = b.ids.length + 1;
+      tabs.push(late);
+      const ids = await b.done;
+      await assertEveryPageSaw(tabs.slice(0, 2), ids, 'the first pages');
+      const [end] = await publishTicks(server, 400, 1, 'load:end'); // published last: nothing else can follow
+      await until('the last event in the late page', async () => (await events(late.page)).some((e) => e[1] === end));
+      const seen = (await events(late.page)).map((e) => e[1]).filter((id) => id !== end);
+      const first = ids.indexOf(seen[0]);
+      assert.ok(first !== -1 && first <= cut, `the late page has every event after its connect() (first at ${first}, cut ${cut})`);
+      assert.deepEqual(seen, ids.slice(first), 'none missing, none twice, in order');
+      assert.equal((await look(late.page)).role, 'follower');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('a tab that comes back after more than the 1,000 events others keep gets ssebus:gap, then what they kept', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      const other = tabs.find((t) => t !== leader);
+      const head = await publishTicks(server, 0, 5);
+      await assertEveryPageSaw(tabs, head, 'before');
+      await other.page.evaluate(() => window.bridge.close());
+      const away = await publishTicks(server, 5, 1100);
+      await until('the leader has every event', async () => (await look(leader.page)).count >= 1105);
+      await other.page.evaluate(() => window.bridge.connect());
+      const tail = await publishTicks(server, 1105, 1, 'load:end'); // published last
+      await until('the last event in the page that came back', async () =>
+        (await events(other.page)).some((e) => e[1] === tail[0]),
+      );
+      assert.equal((await look(other.page)).role, 'follower');
+      const gaps = (await statuses(other.page)).filter((x) => x[0] === 'ssebus:gap');
+      assert.equal(gaps.length, 1, 'one ssebus:gap');
+      const seen = (await events(other.page)).map((e) => e[1]);
+      assert.deepEqual(seen.slice(0, 5), head);
+      const rest = seen.slice(5);
+      const first = away.indexOf(rest[0]);
+      assert.ok(first > 0, 'it missed the oldest events of its absence');
+      assert.deepEqual(rest, [...away.slice(first), ...tail], 'then every event kept, once, in order');
+      assert.deepEqual(gaps[0][2], { requested: Number(head[4]), earliest: Number(away[first]) });
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
+  it('a stale claim to lead (a tab of an older leadership saying L) changes no role and loses no event', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      const before = await Promise.all(tabs.map(async (t) => (await statuses(t.page)).filter((x) => x[0] === 'ssebus:role')));
+      const other = tabs.find((t) => t !== leader);
+      await other.page.evaluate(async () => {
+        const held = (await navigator.locks.query()).held.find((l) => l.name.startsWith('ssebus:'));
+        const channel = new BroadcastChannel(held.name);
+        channel.postMessage({ from: 'an-old-leader', epoch: 0, list: [['L'], ['e', 'load:tick', '{"n":-1}', '999999', Date.now()]] });
+        channel.close();
+      });
+      const ids = await publishTicks(server, 0, 20);
+      await assertEveryPageSaw(tabs, ids, 'after a stale L');
+      const after = await Promise.all(tabs.map(async (t) => (await statuses(t.page)).filter((x) => x[0] === 'ssebus:role')));
+      assert.deepEqual(after, before, 'no role changed');
+      assert.equal((await look(leader.page)).role, 'leader');
     } finally {
       await closeAll(tabs);
       await server.stop();
