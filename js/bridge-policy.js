@@ -23,10 +23,11 @@
 //   sink.fail(error, status?)          the run is over; status is the HTTP status if any
 //   sink.debug                         a logger, or null when debugging is off
 //
-// A transport that shares one stream between tabs composes with these: as the leader it
-// starts an inner transport with a sink that also relays every call to the other tabs;
-// as a follower it replays the relayed calls into its own sink. Each tab's policy still
-// drops its duplicates, translates names and keeps its own resume id.
+// Sharing one stream between tabs (bridge-tabs.js) is not a transport: the connection
+// keeps its own transport and runs it only while its tab leads, relaying what the sink is
+// told to the other tabs; a follower's connection runs nothing and is fed the relayed
+// calls through its tab side (#tabSide). Each tab's policy still drops its duplicates,
+// translates names and keeps its own resume id.
 
 import { debugLogger } from './bridge-debug.js';
 import { EventSourceTransport } from './bridge-eventsource.js';
@@ -483,6 +484,7 @@ class Connection {
         if (this.#disposed) return;
         const was = this.state;
         this.#setRole('leader');
+        if (this.#disposed) return; // an ssebus:role listener closed the bridge
         this.#attempt = 0;
         this.#open();
         if (was === 'open') {
@@ -535,7 +537,10 @@ class Connection {
       },
       adopt: (state, lastId, floor) => {
         if (this.#disposed) return;
-        if (this.lastId === '' && typeof lastId === 'string') this.lastId = lastId;
+        if (typeof lastId === 'string') {
+          if (this.lastId === '') this.lastId = lastId;
+          this.#prevId = lastId; // the leader's run repeats it on its events without an id
+        }
         if (typeof floor === 'number') this.#floor = floor;
         if (state === 'open' && this.state !== 'open') {
           this.#setState('open');

@@ -528,6 +528,43 @@ describe('crossTab: one stream for every tab of the browser', () => {
     }
   });
 
+  it('a bridge closed by its own ssebus:role listener as it becomes leader opens no stream', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const tabs = [];
+    try {
+      const page = await browser.context.newPage();
+      tabs.push({ page, problems: [] });
+      page.on('pageerror', (e) => tabs[0].problems.push(e.message));
+      await page.goto(site.url + '/');
+      await page.evaluate(async (u) => {
+        const { createEventBus, EventBridge } = await import('/js/index.js');
+        const bus = await createEventBus();
+        const bridge = new EventBridge(bus, { url: u, crossTab: true });
+        window.bridge = bridge;
+        bus.on('ssebus:role', (p) => {
+          if (p.role === 'leader') bridge.close();
+        });
+        bridge.connect();
+      }, url);
+      await until('the bridge closed', () => page.evaluate(() => window.bridge.state === 'closed'));
+      // Another page leads now; a stream opened for the closed bridge would be a second one.
+      tabs.push(await openTab(browser, site, { url }));
+      await until('the other page open, leading', async () => {
+        const s = await look(tabs[1].page);
+        return s.state === 'open' && s.role === 'leader';
+      });
+      const ids = await publishTicks(server, 0, 3);
+      await until('the events in the other page', async () => (await look(tabs[1].page)).count >= 3);
+      assert.deepEqual((await events(tabs[1].page)).map((e) => e[1]), ids);
+      assert.equal(await streams(server), 1, 'only the open bridge has a stream');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+      await server.stop();
+    }
+  });
+
   it('two groups (different Authorization): two streams, and neither sees the other\'s events', async () => {
     // An endpoint that answers by the Authorization header: alice's stream has ids 1..,
     // bob's 101.., so that an event of the other group would show.
