@@ -1,6 +1,6 @@
 // ssebus: one stream per browser. The tabs of an origin whose bridges agree on a group
 // (URL, transport, credentials mode, headers or crossTab.key) elect a leader with a Web
-// Lock, `ssebus:<group>`: the tab holding it runs the real transport; the others queue on
+// Lock, `ssebus:<group>:v1`: the tab holding it runs the real transport; the others queue on
 // the same lock, so that one of them is promoted when the leader closes, is hidden in the
 // back/forward cache, crashes or is discarded. The leader posts what its transport reports
 // (raw events, heartbeats, retry:, status) on a BroadcastChannel of the same name, and every
@@ -8,8 +8,9 @@
 //
 // Loaded only when a bridge asks for crossTab (bridge-policy.js imports it lazily).
 //
-// On the channel, every post is { from, list }: `from` the sending tab, `list` what it says,
-// in order, each an array whose first element is its kind:
+// On the channel, every post is { from, epoch, list }: `from` the sending tab, `epoch` its
+// leadership number (a leader's own; another tab's, the highest it heard), `list` what it
+// says, in order, each an array whose first element is its kind:
 //
 //   ['L']                        I hold the lock: I am the leader now
 //   ['e', type, data, id, at]    a raw event, as the leader's transport reported it
@@ -20,18 +21,22 @@
 //   ['H', lastId]                hand-off: the leader leaves and releases the lock
 //   ['?', lastId, awayAt]        a tab joined or came back, with the last id it delivered
 //                                and, back from the cache or a freeze, when it left
-//   ['S', to, state, lastId, floor, missed]   the leader's answer to tab `to`: its state,
-//                                last id, retry: floor, and what the asker missed among
-//                                the last KEPT events it had
+//   ['S', to, state, lastId, floor, missed, gap]   the leader's answer to tab `to`: its
+//                                state, last id, retry: floor, what the asker missed among
+//                                the last KEPT events it had, and when the asker is further
+//                                back than those, gap { requested, earliest } (and missed
+//                                is all it kept)
 //   ['R']                        a follower's reconnect(): the leader reconnects
 //
-// Followers listen to one tab, the last that said 'L' (or answered 'S'): whatever a deposed
+// A tab leads with a leadership number one above the highest it heard. Followers listen to
+// one tab, the one of the highest number that said 'L' (or answered 'S'): whatever a deposed
 // leader posts (a frozen one that resumes with a buffered stream) is ignored, so no event
-// arrives twice by two routes. A leader that hears another tab's 'L', or whose lock was
-// stolen, steps down and queues again.
+// arrives twice by two routes. A leader that hears a higher 'L', or whose lock was stolen,
+// posts 'H', steps down and queues again.
 
 import { delivered } from './bridge-policy.js';
 
+const PROTOCOL = 'v1'; // in the lock's and the channel's names: tabs of another version never meet
 const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
 const KEPT = 1000; // raw events each tab keeps, for a tab that comes back (frozen, bfcache)
 const KEPT_CHARS = 1 << 20; // and at most about this much of their data
@@ -94,6 +99,7 @@ export class TabLink {
   #lastPost = 0;
   #lastHeard = 0;
   #lastTick = 0;
+  #late = false; // the watchdog's last tick came late (a throttled or frozen tab)
   #timer = null;
   #listeners = [];
   #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
@@ -133,7 +139,7 @@ export class TabLink {
       return;
     }
     if (this.role !== 'pending') return; // left meanwhile
-    this.#name = `ssebus:${group}`;
+    this.#name = `ssebus:${group}:${PROTOCOL}`;
     this.#open();
     this.#listen(globalThis, 'pagehide', () => this.#away('pagehide'));
     this.#listen(globalThis, 'pageshow', (event) => {
@@ -521,6 +527,7 @@ export class TabLink {
     if (this.#timeoutMs === 0) return;
     const every = this.#interval();
     this.#lastTick = Date.now();
+    this.#late = false;
     this.#timer = setInterval(() => {
       const now = Date.now();
       const late = now - this.#lastTick;
@@ -531,8 +538,11 @@ export class TabLink {
       }
       if (this.role !== 'follower') return;
       // A tick this late means this tab was frozen or throttled: it heard nothing because it
-      // could not, so the silence is not the leader's.
-      if (late > Math.max(2 * every, every + 1000)) {
+      // could not, so the silence is not the leader's. Only after an on-time tick, though: a
+      // hidden tab under intensive throttling has every tick late, and must still take over.
+      const wasLate = this.#late;
+      this.#late = late > Math.max(2 * every, every + 1000);
+      if (this.#late && !wasLate) {
         this.#lastHeard = now;
         return;
       }
