@@ -113,8 +113,12 @@ export interface EventSourceState<Events extends object = RegisteredEvents> {
    * cleared when the connection opens.
    */
   readonly error: BridgeErrorEvent | null;
-  /** With `crossTab`: whether this tab runs the shared stream ('leader') or receives it ('follower'); else 'solo'. */
-  readonly role: BridgeRole;
+  /**
+   * With `crossTab`: whether this tab runs the shared stream ('leader') or receives it
+   * ('follower'), null until the tabs have decided; 'solo' without crossTab, when this tab
+   * cannot share (no Web Locks...), and once closed.
+   */
+  readonly role: BridgeRole | null;
   /** Wants the connection again (after disconnect(), or after reconnect.maxAttempts). Stable. */
   readonly connect: () => void;
   /** Lets go of the connection (it ends when nobody else on the page uses it). Stable. */

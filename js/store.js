@@ -188,7 +188,9 @@ export class Store {
 
 // ---------------------------------------------------------------------------- sources
 
-export const INITIAL = Object.freeze({ status: 'connecting', lastEvent: null, error: null, role: 'solo' });
+// role: null until the bridge says which (with crossTab, once the tabs have elected); 'solo'
+// when closed, as the bridge's.
+export const INITIAL = Object.freeze({ status: 'connecting', lastEvent: null, error: null, role: null });
 export const CLOSED = Object.freeze({ status: 'closed', lastEvent: null, error: null, role: 'solo' });
 
 // One EventBridge shared by every user of a store with the same URL and options, so that
@@ -201,10 +203,13 @@ class Source {
   #bridge;
   #attached = false;
   #pending = false; // a close is scheduled
+  #crossTab; // with crossTab the role is known once the bridge announces it; else 'solo'
 
   constructor(store, key, url, options) {
     this.#store = store;
     this.key = key;
+    this.#crossTab = Boolean(options.crossTab);
+    this.snapshot = { ...INITIAL, role: this.#crossTab ? null : 'solo' };
     const target = { emit: (name, payload, meta) => this.#receive(name, payload, meta) };
     const bridgeOptions = { ...options, url };
     if (typeof options.headers === 'function') {
@@ -226,8 +231,11 @@ class Source {
     else if (name === 'ssebus:reconnecting') this.#set({ ...s, status: 'reconnecting' });
     else if (name === 'ssebus:role') this.#set({ ...s, role: payload.role });
     else if (name === 'ssebus:closed') {
-      if (payload.reason !== 'hidden') this.#attached = false;
-      this.#set({ ...s, status: 'closed' });
+      if (payload.reason === 'hidden') this.#set({ ...s, status: 'closed' });
+      else {
+        this.#attached = false;
+        this.#set({ ...s, status: 'closed', role: 'solo' });
+      }
     } else if (!name.startsWith('ssebus:')) this.#set({ ...s, lastEvent: { name, payload, meta } });
     this.#store.emit(name, payload, meta);
   }
@@ -244,7 +252,8 @@ class Source {
       if (!user.wants) continue;
       if (!this.#attached) {
         this.#attached = true;
-        this.#set({ ...this.snapshot, status: 'connecting', error: null });
+        const role = this.#crossTab ? null : 'solo'; // announced again by the new connection
+        this.#set({ ...this.snapshot, status: 'connecting', error: null, role });
         this.#bridge.connect();
       }
       return;

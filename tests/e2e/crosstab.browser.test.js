@@ -798,6 +798,8 @@ describe('crossTab: one stream for every tab of the browser', () => {
       for (const s of all) {
         assert.deepEqual(s.events, ids, 'every event once, in order');
         for (const h of Object.values(s.hooks)) assert.deepEqual(h, { status: 'open', role: s.sse.role }, 'the hooks agree');
+        // Nothing is said before the tabs have decided: no 'solo' first.
+        for (const r of Object.values(s.roles)) assert.deepEqual(r, [null, s.sse.role], 'a hook\'s roles: unknown, then its tab\'s');
       }
       assert.deepEqual(all.map((s) => s.sse.role).sort(), ['follower', 'follower', 'follower', 'leader']);
       assert.equal(await streams(server), 1);

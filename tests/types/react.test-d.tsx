@@ -99,7 +99,10 @@ function Videos() {
   });
   void withToken.reconnect;
   const tabs = useEventSource('/api/events', { crossTab: true });
-  const tabRole: 'leader' | 'follower' | 'solo' = tabs.role;
+  const tabRole: 'leader' | 'follower' | 'solo' | null = tabs.role;
+  // @ts-expect-error null until the tabs have decided
+  const knownRole: 'leader' | 'follower' | 'solo' = tabs.role;
+  void knownRole;
   void tabRole;
   useEventSource('/api/events', { crossTab: { key: 'user-42' }, headers: () => ({ Authorization: 'Bearer t' }) });
   // @ts-expect-error crossTab is true, false or its options
@@ -113,7 +116,7 @@ function Videos() {
 
   const sse: SSEState = useSSE();
   const connected: boolean = sse.isConnected;
-  const sseRole: 'leader' | 'follower' | 'solo' = sse.role;
+  const sseRole: 'leader' | 'follower' | 'solo' | null = sse.role;
   void sseRole;
   sse.connect();
   sse.disconnect();

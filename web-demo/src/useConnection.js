@@ -5,8 +5,6 @@ import { forgetConfig } from './api.js';
 
 const STATUS_EVENTS = ['ssebus:open', 'ssebus:error', 'ssebus:reconnecting', 'ssebus:closed'];
 
-const sameUrl = (a, b) => new URL(a, location.href).href === new URL(b, location.href).href;
-
 /**
  * The page's event stream. useEventSource gives its status; the bridge's status events on
  * the bus say the rest: which attempt comes next and when, and the HTTP status of a
@@ -54,15 +52,9 @@ export function useConnection(url, options) {
   });
 
   // The tab's part in sharing the stream: 'leader' (holds it), 'follower' (gets it from the
-  // leader) or 'solo' (a stream of its own). Only this stream's announcements count: the
-  // previous one's, while the switch changes it, do not.
-  const [announced, setAnnounced] = useState(null); // { url, role }
-  useEventBusOn('ssebus:role', (payload) => {
-    if (typeof payload?.url === 'string' && typeof payload.role === 'string') setAnnounced(payload);
-  });
-  const own = announced !== null && sameUrl(announced.url, url) ? announced.role : null;
-  // (The hook's `role` says 'solo' until the bridge knows; the page shows nothing until then.)
-  const role = own ?? (options.crossTab ? null : 'solo');
+  // leader) or 'solo' (a stream of its own); null until the tabs have decided. The hook's
+  // role is this stream's: a new one (the switch changed) starts at null again.
+  const role = source.role;
 
   // Events were lost (e.g. the server restarted and no longer has the resume id): so may
   // the publisher key be.

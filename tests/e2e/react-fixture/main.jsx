@@ -589,12 +589,14 @@ scenarios.loadFailure = async () => {
 // the same options share one bridge in the page, and the page shares its stream with the
 // other pages; every hook shows the tab's role.
 scenarios.crossTabMount = async (url) => {
-  const state = { hooks: {}, sse: null, events: [] };
+  const state = { hooks: {}, sse: null, events: [], roles: {} };
   window.current = state;
   const options = { crossTab: true, map: { 'video:created': 'video_created' } };
   function Source({ id }) {
     const { status, role } = useEventSource(url, options);
     state.hooks[id] = { status, role };
+    const seen = (state.roles[id] ??= []);
+    if (seen.length === 0 || seen.at(-1) !== role) seen.push(role); // every role it rendered
     return null;
   }
   function SSEView() {
@@ -628,7 +630,7 @@ scenarios.crossTabMount = async (url) => {
 
 scenarios.crossTabState = () => {
   const s = window.current;
-  return { hooks: s.hooks, sse: s.sse, events: s.events };
+  return { hooks: s.hooks, sse: s.sse, events: s.events, roles: s.roles };
 };
 
 window.ready = true;
