@@ -1,9 +1,9 @@
 // crossTab outside a browser: the option's checks, the group's hash, and the fallback where
-// there are no Web Locks (Node has BroadcastChannel but no navigator.locks), where a
+// there are no Web Locks (a navigator without locks is put in place for it), where a
 // bridge connects alone, as without the option. The sharing itself is tested in Chromium
 // (tests/e2e/crosstab.browser.test.js).
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 
 import { createEventBus, EventBridge } from 'ssebus';
 
@@ -45,6 +45,17 @@ async function debugLines(fn) {
 }
 
 describe('crossTab without Web Locks: solo, as without the option', () => {
+  // Whatever this Node has: a navigator without locks, as a non-secure context's.
+  let saved;
+  before(() => {
+    saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { userAgent: 'test' }, configurable: true, writable: true });
+  });
+  after(() => {
+    if (saved === undefined) delete globalThis.navigator;
+    else Object.defineProperty(globalThis, 'navigator', saved);
+  });
+
   // First in the file: the diagnostic is said once per page (here, per process).
   it('connects alone, says role solo, and logs why once under ssebus:tabs only when debugging', async () => {
     const server = await scriptedServer((req, res) => {
