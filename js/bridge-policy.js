@@ -33,7 +33,7 @@ import { debugLogger } from './bridge-debug.js';
 import { EventSourceTransport } from './bridge-eventsource.js';
 import { FetchTransport } from './bridge-fetch.js';
 import { GAP, MAX_DELAY, readHeaders, readNames } from './bridge-options.js';
-import { report } from './util.js';
+import { delivered, report } from './util.js';
 
 const HEALTHY_MS = 5000; // an open connection this old has earned a fresh backoff
 const NAMES_CACHED = 512; // translated server names kept per bridge (bounded: names are data)
@@ -80,33 +80,6 @@ function parsePayload(data) {
     }
   }
   return data;
-}
-
-function isDigits(s) {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return s.length !== 0;
-}
-
-// Whether an event carrying `id` was delivered already, `last` being the newest id
-// delivered: decimal ids (ssebus-server's uint64s) compare as numbers, others by equality.
-export function delivered(id, last) {
-  if (id === last) return true;
-  if (!isDigits(id) || !isDigits(last)) return false;
-  if (id.charCodeAt(0) !== 48 && last.charCodeAt(0) !== 48) {
-    // No leading zeros: the shorter number is the smaller, and equal lengths compare as text.
-    return id.length === last.length ? id < last : id.length < last.length;
-  }
-  let i = 0;
-  let j = 0;
-  while (i < id.length - 1 && id.charCodeAt(i) === 48) i++;
-  while (j < last.length - 1 && last.charCodeAt(j) === 48) j++;
-  const a = id.length - i;
-  const b = last.length - j;
-  if (a !== b) return a < b;
-  return id.slice(i) <= last.slice(j);
 }
 
 /** Emits on one bridge's bus. A bus destroyed under a live bridge detaches the bridge. */

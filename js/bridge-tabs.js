@@ -34,7 +34,7 @@
 // arrives twice by two routes. A leader that hears a higher 'L', or whose lock was stolen,
 // posts 'H', steps down and queues again.
 
-import { delivered } from './bridge-policy.js';
+import { delivered } from './util.js';
 
 const PROTOCOL = 'v1'; // in the lock's and the channel's names: tabs of another version never meet
 const HASHED = 32; // hex digits of the SHA-256 kept in the lock's name
