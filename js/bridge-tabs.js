@@ -21,11 +21,12 @@
 //   ['H', lastId]                hand-off: the leader leaves and releases the lock
 //   ['?', lastId, awayAt]        a tab joined or came back, with the last id it delivered
 //                                and, back from the cache or a freeze, when it left
-//   ['S', to, state, lastId, floor, missed, gap]   the leader's answer to tab `to`: its
+//   ['S', to, state, lastId, floor, missed, gap, since]   the leader's answer to tab `to`: its
 //                                state, last id, retry: floor, what the asker missed among
 //                                the last KEPT events it had, and when the asker is further
 //                                back than those, gap { requested, earliest } (and missed
-//                                is all it kept)
+//                                is all it kept), and its last ssebus:error and
+//                                ssebus:reconnecting since its stream was open
 //   ['R']                        a follower's reconnect(): the leader reconnects
 //
 // A tab leads with a leadership number one above the highest it heard. Followers listen to
@@ -102,6 +103,7 @@ export class TabLink {
   #late = false; // the watchdog's last tick came late (a throttled or frozen tab)
   #timer = null;
   #listeners = [];
+  #since = []; // while leading: the last ['s', …] of each name since the stream was open
   #kept = []; // the last events this tab had (up to KEPT), [type, data, id, at]
   #keptChars = 0;
   #droppedAt = 0; // when the newest event dropped from #kept was received
@@ -227,6 +229,7 @@ export class TabLink {
 
   #lead() {
     this.#asking = null;
+    this.#since = [];
     this.#awayAt = 0;
     this.role = 'leader';
     this.#previous = this.#leader;
@@ -342,6 +345,12 @@ export class TabLink {
     if (this.role !== 'leader') return;
     this.#post(item);
     if (item[0] === 'e') this.#keep(item.slice(1));
+    else if (item[0] === 's') {
+      // What a tab that joins is told besides the state: the last error and reconnecting
+      // since the stream was last open.
+      if (item[1] === 'ssebus:open') this.#since = [];
+      else this.#since = [...this.#since.filter((s) => s[1] !== item[1]), item];
+    }
   }
 
   // Every tab keeps the last events it had, relayed or its own: as leader, later, it can
@@ -479,6 +488,12 @@ export class TabLink {
             if (this.role !== 'follower') return;
           }
           conn.adopt(item[2], item[3], item[4]);
+          if (item[2] !== 'open' && Array.isArray(item[7])) {
+            for (const st of item[7]) {
+              if (this.role !== 'follower') return;
+              conn.status(st[1], st[2]);
+            }
+          }
           break;
         }
         case 'H':
@@ -505,7 +520,7 @@ export class TabLink {
       const first = missed.find((e) => e[2] !== '');
       gap = { requested: since === '' ? null : since, earliest: first === undefined ? null : first[2] };
     }
-    this.#post(['S', to, conn.state(), conn.lastId(), conn.floor(), missed, gap]);
+    this.#post(['S', to, conn.state(), conn.lastId(), conn.floor(), missed, gap, this.#since]);
   }
 
   // No answer yet while the leader is heard: the '?' was lost (asked of a tab that stopped

@@ -635,6 +635,36 @@ describe('crossTab: one stream for every tab of the browser', () => {
     }
   });
 
+  it('a tab that joins while the leader is reconnecting shows the leader\'s last error and reconnecting at once', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    // The leader's next attempt is 20 s away: no live status can reach the joining tab before it.
+    const reconnect = { initialMs: 20000, maxMs: 20000, factor: 1, jitter: false };
+    const tabs = [];
+    try {
+      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, site, { url, reconnect }));
+      await settled(tabs);
+      const leader = await leaderOf(tabs);
+      await server.stop();
+      await until('the leader reconnecting', async () =>
+        (await statuses(leader.page)).some((x) => x[0] === 'ssebus:reconnecting'),
+      );
+      const late = await openTab(browser, site, { url, reconnect });
+      tabs.push(late);
+      await until('the joining tab to show the error and the reconnecting', async () => {
+        const names = (await statuses(late.page)).map((x) => x[0]);
+        return names.includes('ssebus:error') && names.includes('ssebus:reconnecting');
+      }, 10_000);
+      const s = await look(late.page);
+      assert.equal(s.role, 'follower');
+      assert.equal(s.state, 'connecting');
+      assert.ok(!(await statuses(late.page)).some((x) => x[0] === 'ssebus:open'), 'never open');
+      for (const t of tabs) assert.deepEqual(t.problems, []);
+    } finally {
+      await closeAll(tabs);
+    }
+  });
+
   it('two groups (different Authorization): two streams, and neither sees the other\'s events', async () => {
     // An endpoint that answers by the Authorization header: alice's stream has ids 1..,
     // bob's 101.., so that an event of the other group would show.
