@@ -531,7 +531,17 @@ private:
                 } catch (const sqlite::Error&) {
                 }
             }
-            SSEBUS_LOG(warn, "store retention failed", {"store", "sqlite"}, {"reason", describe(e)});
+            // A store that cannot delete cannot write either: report it, and probe until it can
+            // (rather than retrying the deletion at once, again and again).
+            bool was_ready;
+            {
+                std::lock_guard lock(window_mutex_);
+                was_ready = health_.ready;
+                health_ = {false, "the store cannot write: " + describe(e)};
+            }
+            if (was_ready)
+                SSEBUS_LOG(error, "store write failed", {"store", "sqlite"}, {"file", options_.path},
+                           {"reason", describe(e)}, {"during", "retention"});
         }
     }
 
