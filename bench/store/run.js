@@ -3,7 +3,7 @@
 //
 //   node bench/store/run.js [--duration 5] [--publishers 16] [--paced-rate 1000] [--paced-duration 5]
 //                           [--replay 100000] [--modes memory,sqlite,sqlite-each]
-//                           [--each-args "--store-batch-max 1"] [--rounds 2] [--ssebus-server PATH] [--out results.json]
+//                           [--each-args "--store-batch 1"] [--rounds 2] [--ssebus-server PATH] [--out results.json]
 //
 // For each mode, a fresh ssebus-server on 127.0.0.1 (port 0) with a temporary data directory:
 //   1. throughput: `publishers` keep-alive connections each POST /api/events back to back for
@@ -45,7 +45,7 @@ function parseArgs(argv) {
     pacedDuration: 5,
     replay: 100_000,
     modes: ['memory', 'sqlite', 'sqlite-each'],
-    eachArgs: ['--store-batch-max', '1'],
+    eachArgs: ['--store-batch', '1'],
     rounds: 2,
     server: path.join(root, 'build/native/ssebus-server'),
     out: null,

@@ -34,6 +34,7 @@ const badValues = {
   '--history-size': ['--history-size', '0'],
   '--history-max-age': ['--history-max-age', 'abc'],
   '--store': ['--store', 'bogus'],
+  '--store-batch': ['--store-batch', '0'],
   '--heartbeat-ms': ['--heartbeat-ms', 'often'],
   '--stream-max-age-ms': ['--stream-max-age-ms', '-1'],
   '--retry-ms': ['--retry-ms', '-5'],
