@@ -259,26 +259,26 @@ async function replayFromDisk(opts, count) {
     await server.stop();
     server = await startServer(opts, ['--store', 'sqlite'], path.join(dataDir, 'data'));
     try {
-      const target = `id: ${lastId}\n`;
+      // Counted on the raw bytes (no decoding): `\nid: ` starts each event's id line; the
+      // replay is done at the line of the last published id.
+      const pattern = Buffer.from('\nid: ');
+      const target = Buffer.from(`\nid: ${lastId}\n`);
       const { hostname, port } = new URL(server.url);
       const result = await new Promise((resolve, reject) => {
         const started = performance.now();
         let first = null;
         let events = 0;
-        let carry = '';
+        let tail = Buffer.alloc(0); // the last bytes of what came before: a line cut between chunks
         const req = http.get(
           { hostname, port, path: '/api/events', headers: { accept: 'text/event-stream', 'last-event-id': String(mark.id) } },
           (res) => {
-            res.setEncoding('latin1');
             res.on('data', (chunk) => {
               if (first === null) first = performance.now();
-              // Whole lines only (each starts after a newline); the rest waits for the next chunk.
-              const text = carry + chunk;
-              const end = text.lastIndexOf('\n') + 1;
-              const lines = `\n${text.slice(0, end)}`;
-              carry = text.slice(end);
-              for (let at = lines.indexOf('\nid: '); at >= 0; at = lines.indexOf('\nid: ', at + 5)) events++;
-              const done = lines.includes(`\n${target}`);
+              const buf = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+              // An id line starting in the tail was not complete last time, and not counted.
+              for (let at = buf.indexOf(pattern, Math.max(0, tail.length - (pattern.length - 1))); at >= 0; at = buf.indexOf(pattern, at + 1)) events++;
+              const done = buf.indexOf(target) >= 0;
+              tail = Buffer.from(buf.subarray(Math.max(0, buf.length - (target.length - 1))));
               if (done) {
                 const last = performance.now();
                 req.destroy();
