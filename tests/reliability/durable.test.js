@@ -18,6 +18,7 @@ const soak = process.env.SSEBUS_SOAK === '1';
 const burstPublishers = 4;
 const burstBeforeKill = soak ? 20_000 : 2_000;
 const missedCount = soak ? 500_000 : 50_000;
+const publishConnections = soak ? 16 : 8;
 const baseArgs = ['--quiet', '--retry-ms', '10', '--heartbeat-ms', '100'];
 
 describe('the durable history (sqlite)', () => {
@@ -120,7 +121,7 @@ describe('the durable history (sqlite)', () => {
     const mark = await publish(server, { event: 'replay:mark', data: {} });
     assert.equal(mark.status, 202);
     const published = Date.now();
-    const missedIds = await publishMany(server, { event: 'chaos:tick', count: missedCount, concurrency: 8 });
+    const missedIds = await publishMany(server, { event: 'chaos:tick', count: missedCount, concurrency: publishConnections });
     const publishSeconds = (Date.now() - published) / 1000;
     await server.stop('SIGKILL');
     const restarted = await start(args, dataDir, server.port);
@@ -151,7 +152,7 @@ describe('the durable history (sqlite)', () => {
     await livePublisher;
     await until('every live event', () => client.ids.includes(live.at(-1)), 30_000);
     console.log(
-      `long replay: ${missedCount} events published in ${publishSeconds.toFixed(1)} s (${Math.round(missedCount / publishSeconds)}/s, 8 connections); ` +
+      `long replay: ${missedCount} events published in ${publishSeconds.toFixed(1)} s (${Math.round(missedCount / publishSeconds)}/s, ${publishConnections} connections); ` +
         `after a SIGKILL and a restart the client had them all ${replaySeconds.toFixed(1)} s after it resumed ` +
         `(${Math.round(missedCount / replaySeconds)} events/s through the bridge), then ${client.ids.length - missedCount} live events`,
     );
