@@ -18,6 +18,25 @@ bool debug_env_enables(std::string_view debug) noexcept {
     return false;
 }
 
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) noexcept {
+    if (text.empty()) return std::nullopt;
+    std::int64_t unit = 1;
+    switch (text.back()) {
+        case 's': unit = 1; text.remove_suffix(1); break;
+        case 'm': unit = 60; text.remove_suffix(1); break;
+        case 'h': unit = 3'600; text.remove_suffix(1); break;
+        case 'd': unit = 86'400; text.remove_suffix(1); break;
+        default: break;
+    }
+    if (text.empty() || text.size() > 12) return std::nullopt;
+    std::int64_t n = 0;
+    for (char ch : text) {
+        if (ch < '0' || ch > '9') return std::nullopt;
+        n = n * 10 + (ch - '0');
+    }
+    return std::chrono::seconds(n * unit);
+}
+
 namespace {
 
 // Flag values that become Config fields only after parsing (durations, lists, enums).
@@ -29,6 +48,7 @@ struct Raw {
     std::string cors;
     std::string log_level;
     std::string log_format = "text";
+    std::string history_max_age = "0";
 };
 
 void add_listening_flags(CLI::App& app, Config& c) {
@@ -48,8 +68,31 @@ void add_listening_flags(CLI::App& app, Config& c) {
 }
 
 void add_limit_flags(CLI::App& app, Config& c, Raw& raw) {
-    app.add_option("--history-size", c.history_size, "Events kept for replay")
-        ->envname("SSEBUS_HISTORY_SIZE")->capture_default_str()->check(CLI::Range(1, 10'000'000));
+    app.add_option("--store", c.store,
+                   "Where events are kept: sqlite (events.db in the data dir; survives restarts and kill -9) or "
+                   "memory (lost at exit)")
+        ->envname("SSEBUS_STORE")->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                if (v == "memory" || v == "sqlite") return std::string();
+                if (v.rfind("redis://", 0) == 0) return std::string();  // refused at start: not supported yet
+                return std::string("must be sqlite or memory");
+            },
+            "sqlite|memory"));
+    app.add_option("--history-size", c.history_size,
+                   "Events kept for replay (default: 1000000 with --store sqlite, 10000 with memory)")
+        ->envname("SSEBUS_HISTORY_SIZE")->check(CLI::Range(1, 100'000'000));
+    app.add_option("--history-max-age", raw.history_max_age,
+                   "Drop events older than this: seconds, or with s/m/h/d (90, 15m, 7d; 0: no age limit)")
+        ->envname("SSEBUS_HISTORY_MAX_AGE")->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                return parse_duration(v) ? std::string() : std::string("not a duration: give seconds or 15m, 2h, 7d");
+            },
+            "DURATION"));
+    app.add_option("--store-batch", c.store_batch,
+                   "sqlite: most events per transaction (group commit; 1: every event commits on its own)")
+        ->envname("SSEBUS_STORE_BATCH")->capture_default_str()->check(CLI::Range(1, 100'000));
     app.add_option("--heartbeat-ms", raw.heartbeat_ms, "Comment heartbeat interval")
         ->envname("SSEBUS_HEARTBEAT_MS")->capture_default_str()->check(CLI::Range(10, 3'600'000));
     app.add_option("--stream-max-age-ms", raw.max_age_ms, "Close each stream after this long (0: never); clients resume")
@@ -114,6 +157,8 @@ void add_demo_and_log_flags(CLI::App& app, Config& c, Raw& raw) {
 std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_code) {
     Config c;
     c.data_dir = ".ssebus";
+    c.store = "sqlite";
+    c.history_size = 0;  // by store, below
     CLI::App app{"ssebus-server: Server-Sent Events hub for ssebus front ends"};
     app.get_formatter()->column_width(40);
     // A flag given twice takes its last value, as in most tools: a wrapper's default can
@@ -143,6 +188,10 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     c.header_timeout = std::chrono::milliseconds(raw.header_timeout_ms);
     c.demo_step = std::chrono::milliseconds(raw.demo_step_ms);
     c.stream_max_age = std::chrono::milliseconds(raw.max_age_ms);
+    c.history_max_age = *parse_duration(raw.history_max_age);
+    // SQLite keeps the history on disk, so it can keep far more: the ring in memory stays
+    // at 10,000 events whatever the store.
+    if (c.history_size == 0) c.history_size = c.store == "sqlite" ? 1'000'000 : 10'000;
     for (auto item : CLI::detail::split(raw.cors, ',')) {
         CLI::detail::trim(item);
         if (!item.empty()) c.cors_origins.push_back(item);

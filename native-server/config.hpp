@@ -20,7 +20,13 @@ struct Config {
     // What must survive a restart: the generated secrets (secrets.json). Empty: nothing
     // is kept (secrets last one run); the command line's default is ./.ssebus.
     std::string data_dir;
-    std::size_t history_size = 10'000;
+    // The event log: "memory" or "sqlite" (events.db in data_dir). The command line's
+    // default is sqlite; a Config made in code keeps memory unless it says otherwise.
+    std::string store = "memory";
+    std::size_t history_size = 10'000;        // retained events (the command line's sqlite default: 1,000,000)
+    std::chrono::seconds history_max_age{0};  // retained events' age limit; 0: none
+    std::size_t store_batch = 1'000;          // sqlite: events per transaction (1: each commits on its own)
+    std::string store_vfs;                    // sqlite: the VFS (tests: the fault VFS); empty: SQLite's default
     std::chrono::milliseconds heartbeat{15'000};
     std::chrono::milliseconds stream_max_age{0};  // 0: streams are never rotated
     std::uint32_t retry_ms = 3'000;           // sent as `retry:` at the start of every stream
@@ -57,6 +63,9 @@ struct ConfigError : std::runtime_error {
 // True when the DEBUG environment variable (a comma- or space-separated list, as Node's
 // `debug` package reads it) names ssebus: `ssebus:*`, `sse:*`, `*`, or any `ssebus:…`/`sse:…`.
 bool debug_env_enables(std::string_view debug) noexcept;
+
+// A duration in seconds: "90", "90s", "15m", "2h", "7d". nullopt when it is not one.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) noexcept;
 
 // Parses argv (and SSEBUS_* environment variables). Returns nullopt after printing help or
 // an error; `exit_code` then says how to exit.

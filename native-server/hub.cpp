@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 
 #include "log.hpp"
 #include "ssebus/sse_writer.hpp"
@@ -9,14 +10,6 @@
 namespace ssebus::server {
 
 namespace {
-
-constexpr std::size_t max_latest_types = 1024;
-
-std::uint64_t clock_id() {
-    using namespace std::chrono;
-    return static_cast<std::uint64_t>(
-        duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
-}
 
 }  // namespace
 
@@ -65,6 +58,16 @@ nlohmann::json HubStats::to_json() const {
         {"history_size", history_size},
         {"history_earliest_id", history_earliest_id},
         {"last_id", last_id},
+        {"store",
+         {{"kind", store_kind},
+          {"ready", store_health.ready},
+          {"reason", store_health.reason},
+          {"earliest_id", store_window.earliest},
+          {"newest_id", store_window.newest},
+          {"retained", store_window.count},
+          {"ring", ring_size},
+          {"commits", store.commits},
+          {"failed_writes", store.failed_writes}}},
     };
 }
 
@@ -140,29 +143,37 @@ StreamTicket::~StreamTicket() {
     if (hub_) hub_->release_stream(user_);
 }
 
-Hub::Hub(HubOptions options)
-    : options_(options), next_id_(options.first_id.value_or(clock_id())), first_id_(next_id_) {
+Hub::Hub(HubOptions options, std::unique_ptr<store::Log> log) : options_(options), log_(std::move(log)) {
     if (options_.history_size == 0) options_.history_size = 1;
+    if (options_.ring_size == 0) options_.ring_size = 1;
+    if (!log_)
+        log_ = store::make_memory_log({.max_events = options_.history_size, .max_age = options_.history_max_age},
+                                      options_.first_id);
+    // What the log recovered: its newest events become the ring, and the latest of each type
+    // is what /api/events/stream starts with.
+    const auto ring = log_->newest(std::min(options_.ring_size, options_.history_size));
+    ring_.assign(ring.begin(), ring.end());
+    for (auto& e : log_->latest_per_type()) latest_by_type_[e->event().name] = e;
+    newest_ = log_->window().newest;
+    log_->start([this](const EventPtr& e) { return apply(e); });
 }
 
-EventPtr Hub::publish(Event event, std::size_t* delivered) {
-    std::lock_guard fanout(fanout_mutex_);
-    EventPtr published;
+Hub::~Hub() {
+    log_->stop();
+}
+
+std::size_t Hub::apply(const EventPtr& published) {
     std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
     {
         std::lock_guard lock(mutex_);
-        published = std::make_shared<const PublishedEvent>(next_id_++, std::move(event), now_ms(),
-                                                           std::chrono::steady_clock::now());
         ++published_;
+        newest_ = published->id();
         published_names_.add(published->event().name);
-        history_.push_back(published);
-        if (history_.size() > options_.history_size) {
-            dropped_up_to_ = history_.front()->id();
-            history_.pop_front();
-        }
+        ring_.push_back(published);
+        if (ring_.size() > std::min(options_.ring_size, options_.history_size)) ring_.pop_front();
         auto& latest = latest_by_type_[published->event().name];
         latest = published;
-        if (latest_by_type_.size() > max_latest_types) {
+        if (latest_by_type_.size() > store::max_latest_types) {
             auto oldest = std::min_element(latest_by_type_.begin(), latest_by_type_.end(),
                                            [](auto& a, auto& b) { return a.second->id() < b.second->id(); });
             latest_by_type_.erase(oldest);
@@ -173,22 +184,38 @@ EventPtr Hub::publish(Event event, std::size_t* delivered) {
             if (auto s = entry.subscriber.lock()) targets.emplace_back(std::move(s), entry.subscription->framing);
         }
     }
-    // Sent outside the registry lock (attach and detach go on), but inside the fan-out
-    // lock: the next event cannot overtake this one on any stream. Frames are built once
-    // per wire shape, then shared by every stream of that shape.
+    // Sent outside the registry lock (attach and detach go on); the log applies one event at
+    // a time, so the next event cannot overtake this one on any stream. Frames are built
+    // once per wire shape, then shared by every stream of that shape.
     for (auto& [s, framing] : targets) s->deliver(published->frame(framing), published->published_at());
     delivered_.fetch_add(targets.size(), std::memory_order_relaxed);
-    if (delivered) *delivered = targets.size();
     const auto& e = published->event();
     SSEBUS_LOG(debug, "published", {"id", published->id()}, {"name", e.name},
                {"target", Target::kind_name(e.target.kind)}, {"stream", e.stream}, {"delivered", targets.size()});
-    return published;
+    return targets.size();
+}
+
+EventPtr Hub::publish(Event event, std::size_t* delivered) {
+    std::promise<Published> promise;
+    auto future = promise.get_future();
+    publish(std::move(event), [&promise](Published p) { promise.set_value(std::move(p)); });
+    auto result = future.get();
+    if (delivered) *delivered = result.delivered;
+    return result.event;
 }
 
 void Hub::publish(Event event, PublishDone done) {
-    Published result;
-    result.event = publish(std::move(event), &result.delivered);
-    if (done) done(std::move(result));
+    log_->append(std::move(event), std::chrono::steady_clock::now(),
+                 [done = std::move(done)](EventPtr e, std::size_t delivered, const std::string& error) {
+                     Published result;
+                     result.event = std::move(e);
+                     result.delivered = delivered;
+                     if (!result.event) {
+                         result.error = error.empty() ? "the store cannot write" : error;
+                         result.retry_after_s = 1;
+                     }
+                     if (done) done(std::move(result));
+                 });
 }
 
 EventPtr Hub::notify(Target target, std::string name, const nlohmann::json& data,
@@ -245,53 +272,123 @@ void Hub::release_stream(const std::string& user) {
 std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
                                std::shared_ptr<const Subscription> subscription,
                                std::optional<std::uint64_t> last_event_id) {
-    std::vector<Frame> first;
-    std::size_t replayed = 0;
-    bool gap_reported = false;
+    auto replay = replay_first(subscriber, subscription, last_event_id);
+    auto frames = std::move(replay.frames);
+    while (!replay.attached) {
+        replay = replay_more(subscriber, subscription, replay.after);
+        frames.insert(frames.end(), std::make_move_iterator(replay.frames.begin()),
+                      std::make_move_iterator(replay.frames.end()));
+    }
+    return frames;
+}
+
+Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                         std::optional<std::uint64_t> last_event_id, std::size_t page) {
     const auto& client = subscription->client;
-    {
+    if (!last_event_id) {
+        Replay r;
         std::lock_guard lock(mutex_);
-        const Framing framing = subscription->framing;
-        if (last_event_id) {
-            // Events after the one the client saw are gone when they fell out of the
-            // history, or were issued by an earlier run of the server. An id this server
-            // has not issued yet came from another server, or from a run whose clock was
-            // ahead: nothing can be said of what the client missed, and the ids it will
-            // get are smaller than its own, so it is told of a gap too (a client that
-            // drops ids it already passed re-bases on the gap).
-            const std::uint64_t earliest = history_.empty() ? next_id_ : history_.front()->id();
-            // (Compared without adding to the client's id, which may be 2^64-1.)
-            const bool before_this_run = first_id_ > 0 && *last_event_id < first_id_ - 1;
-            const bool not_issued_yet = *last_event_id >= next_id_;
-            if (*last_event_id < dropped_up_to_ || before_this_run || not_issued_yet) {
-                nlohmann::json gap{{"requested", *last_event_id}, {"earliest", earliest}};
-                first.push_back(std::make_shared<const std::string>(
-                    sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
-                ++gaps_;
-                gap_reported = true;
-            }
-            auto it = std::upper_bound(history_.begin(), history_.end(), *last_event_id,
-                                       [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
-            for (; it != history_.end(); ++it) {
-                if (!subscription->selects((*it)->event())) continue;
-                first.push_back((*it)->frame(framing));
-                ++replayed;
-            }
-            replayed_ += replayed;
-        } else if (subscription->latest_per_type) {
+        if (subscription->latest_per_type) {
             std::vector<EventPtr> latest;
             for (auto& [_, e] : latest_by_type_)
                 if (subscription->selects(e->event())) latest.push_back(e);
             std::sort(latest.begin(), latest.end(), [](auto& a, auto& b) { return a->id() < b->id(); });
-            for (auto& e : latest) first.push_back(e->frame(framing));
+            for (auto& e : latest) r.frames.push_back(e->frame(subscription->framing));
         }
         ++connections_;
-        subscribers_[subscriber.get()] = Entry{subscriber, subscription};
+        subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+        r.attached = true;
+        return r;
     }
-    if (last_event_id)
-        SSEBUS_LOG(debug, "replay", {"client", client.client_id}, {"route", client.route}, {"from", *last_event_id},
-                   {"count", replayed}, {"gap", gap_reported});
-    return first;
+    // Events after the one the client saw are gone when retention removed them, or were
+    // issued by an earlier log (the memory log's previous run, another server). An id this
+    // server has not issued yet came from another server, or from a run whose clock was
+    // ahead: nothing can be said of what the client missed, and the ids it will get are
+    // smaller than its own, so it is told of a gap too (a client that drops ids it already
+    // passed re-bases on the gap).
+    const auto window = log_->window();
+    std::vector<Frame> first;
+    std::uint64_t newest;
+    {
+        std::lock_guard lock(mutex_);
+        newest = newest_;
+    }
+    const std::uint64_t last = *last_event_id;
+    // (Compared without adding to the client's id, which may be 2^64-1.)
+    const bool before_this_log = window.origin > 0 && last < window.origin - 1;
+    const bool not_issued_yet = last > newest;
+    const bool dropped = last < window.dropped_up_to;
+    if (dropped || before_this_log || not_issued_yet) {
+        const std::uint64_t earliest = window.earliest != 0 ? window.earliest : newest + 1;
+        nlohmann::json gap{{"requested", last}, {"earliest", earliest}};
+        first.push_back(std::make_shared<const std::string>(sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
+        std::lock_guard lock(mutex_);
+        ++gaps_;
+    }
+    SSEBUS_LOG(debug, "replay", {"client", client.client_id}, {"route", client.route}, {"from", last},
+               {"gap", !first.empty()});
+    // Retention may have removed ring events too (by age): nothing at or below dropped_up_to.
+    return page_or_attach(subscriber, std::move(subscription), std::max(last, window.dropped_up_to), page,
+                          std::move(first));
+}
+
+Replay Hub::replay_more(const std::shared_ptr<Subscriber>& subscriber,
+                        const std::shared_ptr<const Subscription>& subscription, std::uint64_t after, std::size_t page) {
+    return page_or_attach(subscriber, subscription, after, page, {});
+}
+
+Replay Hub::page_or_attach(const std::shared_ptr<Subscriber>& subscriber,
+                           std::shared_ptr<const Subscription> subscription, std::uint64_t after, std::size_t page,
+                           std::vector<Frame> frames) {
+    Replay r{.frames = std::move(frames)};
+    const Framing framing = subscription->framing;
+    std::size_t replayed = 0;
+    for (;;) {
+        std::uint64_t newest;
+        {
+            std::lock_guard lock(mutex_);
+            // Everything after `after` is in the ring (or nothing is retained before it):
+            // attach now, atomically with respect to apply().
+            if (ring_.empty() || after >= ring_.front()->id() - 1) {
+                auto it = std::upper_bound(ring_.begin(), ring_.end(), after,
+                                           [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
+                for (; it != ring_.end(); ++it) {
+                    if (!subscription->selects((*it)->event())) continue;
+                    r.frames.push_back((*it)->frame(framing));
+                    ++replayed;
+                }
+                replayed_ += replayed;
+                ++connections_;
+                subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+                r.attached = true;
+                return r;
+            }
+            newest = newest_;
+        }
+        // Older than the ring: one page from the log, outside the lock. Events the log
+        // committed but the hub has not applied yet are left for the ring.
+        const auto events = log_->read_after(after, page);
+        std::uint64_t next = after;
+        for (const auto& e : events) {
+            if (e->id() > newest) break;
+            next = e->id();
+            if (!subscription->selects(e->event())) continue;
+            r.frames.push_back(e->frame(framing));
+            ++replayed;
+        }
+        if (next == after) {
+            // Nothing older left in the log (retention went past it): the ring has the rest.
+            std::lock_guard lock(mutex_);
+            if (!ring_.empty()) next = std::max(after, ring_.front()->id() - 1);
+        }
+        after = next;
+        if (replayed > 0 || r.frames.size() > 0) {
+            std::lock_guard lock(mutex_);
+            replayed_ += replayed;
+            r.after = after;
+            return r;
+        }
+    }
 }
 
 void Hub::detach(const Subscriber* subscriber) {
@@ -323,6 +420,12 @@ std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& p
 
 HubStats Hub::stats() const {
     HubStats s;
+    s.store_kind = std::string(log_->kind());
+    s.store_window = log_->window();
+    s.store_health = log_->health();
+    s.store = log_->stats();
+    s.history_size = s.store_window.count;
+    s.history_earliest_id = s.store_window.earliest;
     std::lock_guard lock(mutex_);
     s.active_clients = subscribers_.size();
     for (auto& [_, entry] : subscribers_) {
@@ -342,9 +445,8 @@ HubStats Hub::stats() const {
         s.closed_by_reason[std::string(to_string(static_cast<CloseReason>(i)))] = closed_[i].load(std::memory_order_relaxed);
     s.streams_refused = refused_;
     s.connections_total = connections_;
-    s.history_size = history_.size();
-    s.history_earliest_id = history_.empty() ? 0 : history_.front()->id();
-    s.last_id = next_id_ - 1;
+    s.ring_size = ring_.size();
+    s.last_id = newest_;
     return s;
 }
 

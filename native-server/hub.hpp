@@ -1,5 +1,7 @@
-// The hub: subscribers, streams, targets and a bounded history. Every route is a view over
-// it: which events a subscriber selects (Filter + identity) and how it frames them.
+// The hub: subscribers, streams and targets, and the live fan-out. Every route is a view over
+// it: which events a subscriber selects (Filter + identity) and how it frames them. A
+// store::Log behind it numbers, commits and keeps events; the hub keeps a ring of the
+// newest ones as a cache and reads older replays from the log, page by page.
 #pragma once
 
 #include <array>
@@ -22,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "event.hpp"
+#include "store/event_log.hpp"
 
 namespace ssebus::server {
 
@@ -139,7 +142,11 @@ private:
 };
 
 struct HubOptions {
+    // Retained events (the log's retention by count); the ring holds at most ring_size of
+    // the newest of them.
     std::size_t history_size = 10'000;
+    std::size_t ring_size = 10'000;
+    std::chrono::seconds history_max_age{0};  // 0: no age limit
     // The first id; by default the clock in microseconds, so that ids keep increasing
     // across restarts.
     std::optional<std::uint64_t> first_id;
@@ -164,9 +171,14 @@ struct HubStats {
     std::map<std::string, std::uint64_t> closed_by_reason;
     std::uint64_t streams_refused = 0;  // over the per-user limit
     std::uint64_t connections_total = 0;
-    std::size_t history_size = 0;
+    std::size_t history_size = 0;       // retained events (the log's)
     std::uint64_t history_earliest_id = 0;
     std::uint64_t last_id = 0;
+    std::string store_kind;             // "memory", "sqlite"
+    store::Window store_window;
+    store::Health store_health;
+    store::LogStats store;
+    std::size_t ring_size = 0;          // events in the hub's ring
     nlohmann::json to_json() const;
 };
 
@@ -198,15 +210,27 @@ struct Published {
 };
 using PublishDone = std::function<void(Published)>;
 
+// A page of a replay: frames to send, and whether the stream is now attached (live events
+// follow) or must ask for the next page with replay_more(after).
+struct Replay {
+    std::vector<Frame> frames;
+    bool attached = false;
+    std::uint64_t after = 0;  // when not attached: the id to continue after
+};
+
 class Hub {
 public:
-    explicit Hub(HubOptions options = {});
+    // `log` null: a memory log with the options' retention and first_id. The hub loads the
+    // log's newest events into its ring and its latest-of-each-type, then starts it.
+    explicit Hub(HubOptions options = {}, std::unique_ptr<store::Log> log = nullptr);
+    ~Hub();
     Hub(const Hub&) = delete;
     Hub& operator=(const Hub&) = delete;
 
-    // Publishes one event: gives it the next id, keeps it in the history, and sends its
-    // bytes to every stream that selects it, in id order for every stream.
-    // `delivered`, when given, receives the number of streams it was sent to.
+    // Publishes one event and waits until it is committed: the log gives it the next id and
+    // keeps it, and its bytes go to every stream that selects it, in id order for every
+    // stream. `delivered`, when given, receives the number of streams it was sent to.
+    // Returns null when the store could not write. Never call it from a PublishDone.
     EventPtr publish(Event event, std::size_t* delivered = nullptr);
 
     // The asynchronous publish every HTTP route and every I/O-thread caller uses: `done`
@@ -232,10 +256,22 @@ public:
     // must send before any live one: a gap notice, then every retained event after
     // `last_event_id` that it selects (or the latest of each type). Nothing is missed and
     // nothing is sent twice, however publishes and attaches interleave.
+    // (Reads the whole replay at once; streams use replay_first/replay_more instead.)
     std::vector<Frame> attach(const std::shared_ptr<Subscriber>& subscriber,
                               std::shared_ptr<const Subscription> subscription,
                               std::optional<std::uint64_t> last_event_id);
+    // The same in pages of at most `page` events: while the events after the client's id
+    // are older than the ring, each call reads one page from the log and the stream is not
+    // attached; once they are in the ring, the stream is attached atomically with respect
+    // to publishes, as attach() does. The gap notice comes with the first page.
+    Replay replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                        std::optional<std::uint64_t> last_event_id, std::size_t page = 1'000);
+    Replay replay_more(const std::shared_ptr<Subscriber>& subscriber, const std::shared_ptr<const Subscription>& subscription,
+                       std::uint64_t after, std::size_t page = 1'000);
     void detach(const Subscriber* subscriber);
+
+    // The log behind the hub.
+    store::Log& log() noexcept { return *log_; }
 
     // Asks every stream to close after a final comment (shutdown).
     void close_all(const std::string& final_comment);
@@ -260,6 +296,10 @@ private:
     friend class StreamTicket;
     EventPtr notify(Target target, std::string name, const nlohmann::json& data, std::optional<std::uint32_t> retry_ms);
     void release_stream(const std::string& user);
+    // A committed event, from the log, in id order: into the ring, then to its streams.
+    std::size_t apply(const EventPtr& event);
+    Replay page_or_attach(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                          std::uint64_t after, std::size_t page, std::vector<Frame> frames);
 
     struct Entry {
         std::weak_ptr<Subscriber> subscriber;
@@ -267,14 +307,12 @@ private:
     };
 
     HubOptions options_;
-    // Serialises fan-out so that every stream receives events in id order, while the
-    // registry lock is held only to number, record and select.
-    std::mutex fanout_mutex_;
+    std::unique_ptr<store::Log> log_;
+    // The log applies events one at a time, in id order: the registry lock is held only to
+    // record and select, and fan-out happens outside it.
     mutable std::mutex mutex_;
-    std::uint64_t next_id_;
-    std::uint64_t first_id_;
-    std::uint64_t dropped_up_to_ = 0;  // the newest id that fell out of the history
-    std::deque<EventPtr> history_;
+    std::uint64_t newest_ = 0;   // the newest id applied
+    std::deque<EventPtr> ring_;  // the newest applied events
     std::unordered_map<std::string, EventPtr> latest_by_type_;
     std::unordered_map<const Subscriber*, Entry> subscribers_;
     std::unordered_map<std::string, std::size_t> streams_per_user_;

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     const auto& c = server->config();
     // Which secrets were made up or read back, never their values.
     const std::string data_dir = c.data_dir.empty() ? "" : std::filesystem::absolute(c.data_dir).string();
-    SSEBUS_LOG(info, "started", {"address", c.address}, {"port", server->port()}, {"store", "memory"},
+    SSEBUS_LOG(info, "started", {"address", c.address}, {"port", server->port()}, {"store", c.store},
                {"data_dir", data_dir.empty() ? "(none: secrets last this run)" : data_dir},
                {"secrets_generated", joined(server->generated_secrets(), ",")},
                {"secrets_kept", joined(server->kept_secrets(), ",")},

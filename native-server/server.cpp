@@ -61,11 +61,24 @@ Config Server::prepare(Config c) {
     return c;
 }
 
+std::unique_ptr<store::Log> Server::open_log(const Config& c) {
+    const store::Retention retention{.max_events = c.history_size, .max_age = c.history_max_age};
+    if (c.store == "memory") return store::make_memory_log(retention, c.first_id);
+    if (c.store.rfind("redis://", 0) == 0)
+        throw ConfigError("--store " + c.store + ": Redis is not supported yet; use --store sqlite (the default) or memory");
+    if (c.store != "sqlite") throw ConfigError("--store " + c.store + ": unknown store; use sqlite or memory");
+    if (c.data_dir.empty()) throw ConfigError("--store sqlite needs a data directory (--data-dir)");
+    DataDir dir(c.data_dir);
+    return store::make_sqlite_log({.path = (dir.path() / "events.db").string(), .retention = retention,
+                                   .first_id = c.first_id, .batch_max = c.store_batch, .vfs = c.store_vfs});
+}
+
 Server::Server(Config config)
     : ioc_(static_cast<int>(std::max(1u, config.threads))),
       work_(net::make_work_guard(ioc_)),
-      hub_(HubOptions{.history_size = config.history_size, .first_id = config.first_id,
-                      .max_streams_per_user = config.max_streams_per_user}),
+      hub_(HubOptions{.history_size = config.history_size, .history_max_age = config.history_max_age,
+                      .first_id = config.first_id, .max_streams_per_user = config.max_streams_per_user},
+           open_log(config)),
       generators_(ioc_.get_executor(), hub_),
       pipeline_(ioc_.get_executor(), hub_, videos_, config.demo_step),
       uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),

@@ -48,6 +48,8 @@ public:
 
 private:
     Config prepare(Config config);
+    // The log config.store names; throws ConfigError when it cannot be opened.
+    static std::unique_ptr<store::Log> open_log(const Config& config);
 
     std::vector<std::string> generated_;
     std::vector<std::string> kept_;

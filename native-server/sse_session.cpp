@@ -54,15 +54,18 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     // Attach before the first byte goes out: a client that has read the response head may
     // publish at once and must see that event. Attaching happens on this strand, and live
     // deliveries are posted to it, so they queue behind the head and the replay.
-    auto replay = hub_.attach(shared_from_this(), subscription_, last_event_id);
+    auto replay = hub_.replay_first(shared_from_this(), subscription_, last_event_id);
     attached_ = true;
+    catching_up_ = !replay.attached;
+    replayed_up_to_ = replay.after;
     opened_at_ = std::chrono::steady_clock::now();
     const auto& c = subscription_->client;
     SSEBUS_LOG(debug, "stream opened", {"client", c.client_id}, {"user", c.user}, {"session", c.session},
                {"route", c.route}, {"remote", c.remote});
     backlog_.push_back(std::make_shared<const std::string>(std::move(head)));
     backlog_.insert(backlog_.end(), std::make_move_iterator(preamble.begin()), std::make_move_iterator(preamble.end()));
-    backlog_.insert(backlog_.end(), std::make_move_iterator(replay.begin()), std::make_move_iterator(replay.end()));
+    backlog_.insert(backlog_.end(), std::make_move_iterator(replay.frames.begin()),
+                    std::make_move_iterator(replay.frames.end()));
     do_write();
     if (hub_.on_connect) hub_.on_connect(subscription_->client);
     arm_heartbeat();
@@ -76,6 +79,14 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
         });
     }
     do_read();
+}
+
+void SseSession::next_page() {
+    auto replay = hub_.replay_more(shared_from_this(), subscription_, replayed_up_to_);
+    catching_up_ = !replay.attached;
+    replayed_up_to_ = replay.after;
+    backlog_.insert(backlog_.end(), std::make_move_iterator(replay.frames.begin()),
+                    std::make_move_iterator(replay.frames.end()));
 }
 
 void SseSession::deliver(const Frame& frame, SteadyTime published_at) {
@@ -148,6 +159,7 @@ void SseSession::on_write(error_code ec, std::size_t) {
         writing_published_.clear();
         hub_.record_publish_to_write(batch);
     }
+    if (backlog_.empty() && catching_up_ && !closing_) next_page();
     if (!backlog_.empty() || !queue_.empty()) return do_write();
     if (closing_) shut(closing_reason_);
 }

@@ -47,6 +47,8 @@ private:
     void arm_heartbeat();
     void on_heartbeat(error_code ec);
     void close_with(const Frame& final_comment, CloseReason reason);
+    // While catching up from the log: the next page of the replay into the backlog.
+    void next_page();
     void shut(CloseReason why);
     void leave();
 
@@ -76,6 +78,10 @@ private:
     std::chrono::steady_clock::time_point opened_at_;
     CloseReason closing_reason_ = CloseReason::shutdown;
     bool attached_ = false;
+    // The replay is older than the hub's ring: pages come from the log, one after the
+    // other as the backlog empties, until the hub attaches the stream.
+    bool catching_up_ = false;
+    std::uint64_t replayed_up_to_ = 0;
     bool closing_ = false;  // close after the queue is flushed
     bool closed_ = false;
 };

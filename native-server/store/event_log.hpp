@@ -1,0 +1,132 @@
+// The event log behind the hub: it numbers events, makes them durable, keeps the retained
+// history and serves replays. The hub keeps the live fan-out and a ring of the newest events
+// as a cache; everything older comes from here.
+//
+// Kinds: MemoryLog (a bounded deque, lost at exit) and SqliteLog (events.db, the default).
+// Redis Streams will be a third kind behind the same interface: its committed events arrive
+// from a read loop, not from append()'s caller, which is why commits reach the hub through
+// the `Apply` callback given to start() and not as append()'s return value.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "event.hpp"
+
+namespace ssebus::server::store {
+
+// What the log retains, and the ids around it.
+struct Window {
+    std::uint64_t earliest = 0;       // the oldest retained id; 0 when nothing is retained
+    std::uint64_t newest = 0;         // the newest id ever committed; 0 when none
+    std::uint64_t count = 0;          // retained events
+    std::uint64_t dropped_up_to = 0;  // the newest id that retention removed; 0 when none
+    // The first id this log may have issued: an id below origin - 1 came from elsewhere
+    // (another server, or the memory log's previous run).
+    std::uint64_t origin = 0;
+};
+
+struct Retention {
+    std::size_t max_events = 10'000;      // at least 1
+    std::chrono::seconds max_age{0};      // 0: no age limit
+};
+
+// How ids are made: a run starts at max(the clock in microseconds, the newest stored id + 1)
+// and counts up by one, so ids keep increasing across restarts and stores, and a run's ids
+// are dense; or, for tests, from first_id.
+class Numbering {
+public:
+    explicit Numbering(std::optional<std::uint64_t> first_id = {});
+    // Continues after `newest` (an id read back from a store).
+    void continue_after(std::uint64_t newest) noexcept;
+    std::uint64_t next() noexcept;
+    std::uint64_t last() const noexcept { return last_; }
+    void rewind(std::uint64_t last) noexcept { last_ = last; }  // ids of a batch that failed to commit
+    // The first id this numbering can give: where a new log's history begins.
+    std::uint64_t origin() const noexcept { return origin_; }
+
+private:
+    std::uint64_t last_;
+    std::uint64_t origin_;
+};
+
+// Whether the log can take writes now, and why not.
+struct Health {
+    bool ready = true;
+    std::string reason;  // empty when ready
+};
+
+struct LogStats {
+    std::uint64_t commits = 0;            // transactions committed (memory: appends)
+    std::uint64_t events_committed = 0;   // the sum of the batch sizes
+    std::uint64_t batch_max = 0;          // the largest batch
+    std::uint64_t failed_writes = 0;      // events refused because the store could not write
+    std::uint64_t commit_ns_sum = 0;      // time spent in commits (BEGIN to COMMIT)
+    std::uint64_t commit_ns_max = 0;
+};
+
+// Every committed event, in id order, one call at a time (never concurrently), on a thread
+// of the log's choosing. Returns how many streams the event was sent to.
+using Apply = std::function<std::size_t(const EventPtr& event)>;
+// An append's end, called after Apply for its event: the committed event and how many
+// streams got it, or null and why it was refused (the store could not write).
+using AppendDone = std::function<void(EventPtr event, std::size_t delivered, const std::string& error)>;
+
+class Log {
+public:
+    virtual ~Log() = default;
+
+    virtual std::string_view kind() const noexcept = 0;  // "memory", "sqlite"
+    // Starts committing: from now on appended events are numbered, committed and passed to
+    // `apply`. Called once, after the recovered history was read (newest, latest_per_type).
+    virtual void start(Apply apply) = 0;
+    // Commits what was appended (every `done` runs), then stops. Idempotent; no append after.
+    virtual void stop() = 0;
+
+    // Numbers `event` and makes it durable; then `apply` and `done` run, in id order.
+    // Never blocks on the store: `done` may run later, on another thread.
+    virtual void append(Event event, SteadyTime published_at, AppendDone done) = 0;
+
+    // Up to `max` retained events with an id above `after`, in id order.
+    virtual std::vector<EventPtr> read_after(std::uint64_t after, std::size_t max) = 0;
+    // The newest `max` retained events, in id order.
+    virtual std::vector<EventPtr> newest(std::size_t max) = 0;
+    // The latest event of each name (at most 1,024 names, the most recent), in id order.
+    // Kept apart from the history: retention does not remove them.
+    virtual std::vector<EventPtr> latest_per_type() = 0;
+    virtual Window window() = 0;
+    virtual Health health() = 0;
+    virtual LogStats stats() = 0;
+
+    // Small records that survive with the log (the video records): `value` empty removes.
+    // Written in order with the events; stores without durability keep nothing.
+    virtual void put_record(std::string_view kind, const std::string& id, std::optional<std::string> value) = 0;
+    // Every record of `kind`, in the order they were first put.
+    virtual std::vector<std::pair<std::string, std::string>> records(std::string_view kind) = 0;
+};
+
+inline constexpr std::size_t max_latest_types = 1024;
+
+std::unique_ptr<Log> make_memory_log(Retention retention, std::optional<std::uint64_t> first_id = {});
+
+struct SqliteOptions {
+    std::string path;                   // .../events.db
+    Retention retention;
+    std::optional<std::uint64_t> first_id;
+    std::size_t batch_max = 1'000;      // events per transaction; 1: each event commits on its own
+    std::chrono::microseconds batch_window{2'000};
+    std::string vfs;                    // empty: SQLite's default ("unix"); tests use the fault VFS
+};
+
+// Opens (creating it if needed) the database and reads its window. Throws ConfigError,
+// naming the file and what to do, when it is corrupt, foreign, or in use by another server.
+std::unique_ptr<Log> make_sqlite_log(SqliteOptions options);
+
+}  // namespace ssebus::server::store
