@@ -88,6 +88,26 @@ std::string prometheus_text(const HubStats& s, const ResponseCounts& responses) 
     metric("ssebus_connections_total", "counter", "Streams opened.", s.connections_total);
     metric("ssebus_history_events", "gauge", "Events kept for replay.", s.history_size);
     metric("ssebus_last_event_id", "gauge", "The newest event id.", s.last_id);
+    out << "# HELP ssebus_store_info The event log's kind (--store).\n# TYPE ssebus_store_info gauge\n"
+        << "ssebus_store_info{kind=\"" << label_value(s.store_kind) << "\"} 1\n";
+    metric("ssebus_store_ready", "gauge", "1 when the event log can write, 0 when it cannot.", s.store_health.ready ? 1 : 0);
+    metric("ssebus_store_commits_total", "counter", "Transactions the event log committed (memory: appends).",
+           s.store.commits);
+    out << "# HELP ssebus_store_batch_events Events per committed transaction (group commit).\n"
+           "# TYPE ssebus_store_batch_events summary\n"
+        << "ssebus_store_batch_events_sum " << s.store.events_committed << '\n'
+        << "ssebus_store_batch_events_count " << s.store.commits << '\n';
+    metric("ssebus_store_batch_events_max", "gauge", "The largest committed transaction, in events.", s.store.batch_max);
+    out << "# HELP ssebus_store_commit_seconds Time from BEGIN to COMMIT of the event log's transactions.\n"
+           "# TYPE ssebus_store_commit_seconds summary\n"
+        << "ssebus_store_commit_seconds_sum " << static_cast<double>(s.store.commit_ns_sum) / 1e9 << '\n'
+        << "ssebus_store_commit_seconds_count " << s.store.commits << '\n';
+    metric("ssebus_store_commit_seconds_max", "gauge", "The longest commit.",
+           static_cast<double>(s.store.commit_ns_max) / 1e9);
+    metric("ssebus_store_failed_writes_total", "counter", "Events refused (503) because the event log could not write.",
+           s.store.failed_writes);
+    metric("ssebus_store_earliest_event_id", "gauge", "The oldest retained event id (0: none).", s.store_window.earliest);
+    metric("ssebus_store_ring_events", "gauge", "Newest events the hub keeps in memory for replays.", s.ring_size);
     out << "# HELP ssebus_http_responses_total HTTP responses by status class.\n"
            "# TYPE ssebus_http_responses_total counter\n"
         << "ssebus_http_responses_total{class=\"2xx\"} " << responses.class_2xx << '\n'

@@ -265,7 +265,20 @@ std::size_t VideoStore::size() const {
 
 // The helpers below run with mutex_ held.
 
+void VideoStore::persist_to(Persist persist) {
+    std::lock_guard lock(mutex_);
+    persist_ = std::move(persist);
+}
+
+void VideoStore::load(const std::string& id, json record) {
+    std::lock_guard lock(mutex_);
+    auto persist = std::exchange(persist_, nullptr);
+    store(id, std::move(record));
+    persist_ = std::move(persist);
+}
+
 void VideoStore::store(const std::string& id, json record) {
+    if (persist_) persist_(id, record);
     if (const auto it = records_.find(id); it != records_.end()) {
         it->second.json = std::move(record);
         return;
@@ -282,6 +295,7 @@ void VideoStore::store(const std::string& id, json record) {
 void VideoStore::remove(const std::string& id) {
     const auto it = records_.find(id);
     if (it == records_.end()) return;
+    if (persist_) persist_(id, std::nullopt);
     by_age_.erase(it->second.seq);
     records_.erase(it);
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -91,6 +92,14 @@ public:
     // when there was none: undoes an upsert whose event could not be published.
     void restore(const std::string& id, const std::optional<nlohmann::json>& previous);
 
+    // Where records survive a restart: `persist` is called, under the store's lock and so in
+    // order, with a record's id and its new value, or nullopt when it was removed. Set it
+    // before use, after load()ing what was kept.
+    using Persist = std::function<void(const std::string& id, const std::optional<nlohmann::json>& record)>;
+    void persist_to(Persist persist);
+    // A record read back from where it was kept (oldest first); not persisted again.
+    void load(const std::string& id, nlohmann::json record);
+
     std::optional<nlohmann::json> get(const std::string& id) const;
     nlohmann::json list() const;  // JSON array, most recently created first
     std::size_t size() const;
@@ -113,6 +122,7 @@ private:
     std::map<std::uint64_t, std::string> by_age_;  // seq -> video id
     std::unordered_set<std::string> seen_ids_;
     std::deque<std::string> seen_order_;  // oldest first
+    Persist persist_;
 };
 
 }  // namespace ssebus::server::mux

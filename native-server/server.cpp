@@ -84,7 +84,17 @@ Server::Server(Config config)
       uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),
       app_{.config = prepare(std::move(config)), .hub = hub_, .videos = videos_, .generators = generators_,
            .pipeline = pipeline_, .uploads = uploads_},
-      router_(app_) {}
+      router_(app_) {
+    // The video records live in the same database as the events (the memory log keeps none).
+    auto& log = hub_.log();
+    for (auto& [id, value] : log.records("video")) {
+        auto record = nlohmann::json::parse(value, nullptr, false);
+        if (record.is_object()) videos_.load(id, std::move(record));
+    }
+    videos_.persist_to([&log](const std::string& id, const std::optional<nlohmann::json>& record) {
+        log.put_record("video", id, record ? std::optional<std::string>(record->dump()) : std::nullopt);
+    });
+}
 
 Server::~Server() {
     stop();

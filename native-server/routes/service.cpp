@@ -4,8 +4,14 @@
 
 namespace ssebus::server::routes::service {
 
+// Ready while the event log can write; 503 with the reason when it cannot (publishing
+// answers 503 then, and streams stay open).
 Outcome health(Context& ctx) {
-    return ctx.json(Status::ok, {{"status", "ok"}});
+    const auto health = ctx.app.hub.log().health();
+    if (!health.ready)
+        return ctx.json(Status::service_unavailable,
+                        {{"status", "not ready"}, {"store", ctx.app.hub.log().kind()}, {"reason", health.reason}});
+    return ctx.json(Status::ok, {{"status", "ok"}, {"store", ctx.app.hub.log().kind()}});
 }
 
 Outcome metrics(Context& ctx) {

@@ -1,0 +1,307 @@
+// The event log behind the hub. One contract, run against every kind of store::Log (add a
+// Kind to StoreKinds to run it against another): numbering, reads, the latest of each
+// type, the window, retention by count and by age, and what survives a reopen.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "config.hpp"
+#include "hub.hpp"
+#include "server.hpp"
+#include "server_support.hpp"
+#include "store/event_log.hpp"
+#include "store/fault_vfs.hpp"
+#include "store/sqlite.hpp"
+
+using namespace ssebus::server;
+using namespace ssebus::server::store;
+using namespace test;
+
+namespace {
+
+struct MemoryKind {
+    static constexpr bool durable = false;
+    static std::unique_ptr<Log> open(const std::filesystem::path&, Retention retention,
+                                      std::optional<std::uint64_t> first_id = {}) {
+        return make_memory_log(retention, first_id);
+    }
+};
+
+struct SqliteKind {
+    static constexpr bool durable = true;
+    static std::unique_ptr<Log> open(const std::filesystem::path& dir, Retention retention,
+                                      std::optional<std::uint64_t> first_id = {}) {
+        return make_sqlite_log({.path = (dir / "events.db").string(), .retention = retention, .first_id = first_id});
+    }
+};
+
+// A started log that records what it applies.
+struct Started {
+    explicit Started(std::unique_ptr<Log> l) : log(std::move(l)) {
+        log->start([this](const EventPtr& e) {
+            std::lock_guard lock(mutex);
+            applied.push_back(e);
+            return std::size_t{0};
+        });
+    }
+    ~Started() { log->stop(); }
+
+    EventPtr append(std::string name, std::string data = "null") {
+        std::promise<EventPtr> done;
+        auto committed = done.get_future();
+        log->append({.name = std::move(name), .data = std::move(data)}, std::chrono::steady_clock::now(),
+                    [&](EventPtr e, std::size_t, const std::string&) { done.set_value(std::move(e)); });
+        return committed.get();
+    }
+    std::vector<std::uint64_t> applied_ids() {
+        std::lock_guard lock(mutex);
+        std::vector<std::uint64_t> out;
+        for (auto& e : applied) out.push_back(e->id());
+        return out;
+    }
+
+    std::unique_ptr<Log> log;
+    std::mutex mutex;
+    std::vector<EventPtr> applied;
+};
+
+std::vector<std::uint64_t> ids_of(const std::vector<EventPtr>& events) {
+    std::vector<std::uint64_t> out;
+    for (auto& e : events) out.push_back(e->id());
+    return out;
+}
+
+std::vector<std::string> names_of(const std::vector<EventPtr>& events) {
+    std::vector<std::string> out;
+    for (auto& e : events) out.push_back(e->event().name);
+    return out;
+}
+
+}  // namespace
+
+#define StoreKinds MemoryKind, SqliteKind
+
+TEMPLATE_TEST_CASE("the Log contract", "[store]", StoreKinds) {
+    TempDir dir;
+
+    SECTION("append numbers events from the first id, and applies them in id order before done") {
+        Started s(TestType::open(dir.path, {}, 100));
+        const auto a = s.append("a", R"({"x":1})");
+        const auto b = s.append("b");
+        REQUIRE(a);
+        REQUIRE(b);
+        CHECK(a->id() == 100);
+        CHECK(b->id() == 101);
+        CHECK(a->event().data == R"({"x":1})");
+        CHECK(s.applied_ids() == std::vector<std::uint64_t>{100, 101});
+    }
+
+    SECTION("appends from many threads: every one committed once, applied in strictly increasing order") {
+        Started s(TestType::open(dir.path, {.max_events = 100'000}, 1));
+        std::vector<std::thread> threads;
+        std::atomic<int> committed{0};
+        for (int t = 0; t < 4; ++t)
+            threads.emplace_back([&] {
+                std::vector<std::future<void>> waits;
+                for (int i = 0; i < 250; ++i) {
+                    auto p = std::make_shared<std::promise<void>>();
+                    waits.push_back(p->get_future());
+                    s.log->append({.name = "c"}, std::chrono::steady_clock::now(),
+                                  [&, p](EventPtr e, std::size_t, const std::string&) {
+                                      if (e) ++committed;
+                                      p->set_value();
+                                  });
+                }
+                for (auto& w : waits) w.get();
+            });
+        for (auto& t : threads) t.join();
+        CHECK(committed == 1000);
+        const auto ids = s.applied_ids();
+        REQUIRE(ids.size() == 1000);
+        for (std::size_t i = 0; i < ids.size(); ++i) REQUIRE(ids[i] == i + 1);
+        CHECK(ids_of(s.log->read_after(0, 2000)) == ids);
+    }
+
+    SECTION("read_after gives the events after an id, in order, at most max") {
+        Started s(TestType::open(dir.path, {}, 1));
+        for (int i = 0; i < 10; ++i) s.append("e" + std::to_string(i));
+        CHECK(ids_of(s.log->read_after(0, 3)) == std::vector<std::uint64_t>{1, 2, 3});
+        CHECK(ids_of(s.log->read_after(7, 100)) == std::vector<std::uint64_t>{8, 9, 10});
+        CHECK(s.log->read_after(10, 100).empty());
+        CHECK(ids_of(s.log->newest(2)) == std::vector<std::uint64_t>{9, 10});
+        CHECK(s.log->read_after(std::numeric_limits<std::uint64_t>::max(), 10).empty());
+    }
+
+    SECTION("the window: earliest and newest id, and the count") {
+        Started s(TestType::open(dir.path, {}, 50));
+        auto w = s.log->window();
+        CHECK(w.count == 0);
+        CHECK(w.newest == 0);
+        CHECK(w.origin == 50);
+        s.append("a");
+        s.append("b");
+        w = s.log->window();
+        CHECK(w.earliest == 50);
+        CHECK(w.newest == 51);
+        CHECK(w.count == 2);
+        CHECK(w.dropped_up_to == 0);
+    }
+
+    SECTION("the latest of each type, in id order, kept past retention") {
+        Started s(TestType::open(dir.path, {.max_events = 2}, 1));
+        s.append("a", "1");
+        s.append("b", "2");
+        s.append("a", "3");
+        for (int i = 0; i < 5; ++i) s.append("c", std::to_string(10 + i));
+        REQUIRE(eventually([&] { return s.log->window().count == 2; }));
+        const auto latest = s.log->latest_per_type();
+        CHECK(names_of(latest) == std::vector<std::string>{"b", "a", "c"});
+        CHECK(latest[1]->event().data == "3");
+        CHECK(latest[2]->event().data == "14");
+    }
+
+    SECTION("retention by count keeps the newest events and says what it dropped") {
+        Started s(TestType::open(dir.path, {.max_events = 5}, 1));
+        for (int i = 0; i < 12; ++i) s.append("e");
+        REQUIRE(eventually([&] { return s.log->window().count == 5; }));
+        const auto w = s.log->window();
+        CHECK(w.earliest == 8);
+        CHECK(w.newest == 12);
+        CHECK(w.dropped_up_to == 7);
+        CHECK(ids_of(s.log->read_after(0, 100)) == std::vector<std::uint64_t>{8, 9, 10, 11, 12});
+    }
+
+    SECTION("retention by age drops events older than the limit") {
+        Started s(TestType::open(dir.path, {.max_events = 100, .max_age = std::chrono::seconds(1)}, 1));
+        s.append("old");
+        s.append("old");
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        s.append("new");
+        REQUIRE(eventually([&] { return s.log->window().count == 1; }));
+        const auto w = s.log->window();
+        CHECK(w.earliest == 3);
+        CHECK(w.dropped_up_to == 2);
+        CHECK(ids_of(s.log->read_after(0, 100)) == std::vector<std::uint64_t>{3});
+    }
+
+    SECTION("reopened, a log continues its ids; a durable one keeps its history") {
+        {
+            Started s(TestType::open(dir.path, {}, 1));
+            s.append("a", "1");
+            s.append("b", "2");
+            s.log->put_record("video", "v1", R"({"videoId":"v1"})");
+            s.log->put_record("video", "v2", R"({"videoId":"v2"})");
+            s.log->put_record("video", "v1", R"({"videoId":"v1","status":"ready"})");
+            s.log->put_record("video", "v2", std::nullopt);
+        }
+        Started s(TestType::open(dir.path, {}));
+        if constexpr (TestType::durable) {
+            const auto w = s.log->window();
+            CHECK(w.count == 2);
+            CHECK(w.newest == 2);
+            CHECK(w.origin == 1);
+            CHECK(names_of(s.log->read_after(0, 10)) == std::vector<std::string>{"a", "b"});
+            CHECK(names_of(s.log->latest_per_type()) == std::vector<std::string>{"a", "b"});
+            CHECK(s.log->records("video") ==
+                  std::vector<std::pair<std::string, std::string>>{{"v1", R"({"videoId":"v1","status":"ready"})"}});
+            const auto c = s.append("c");
+            CHECK(c->id() > 2);
+            CHECK(names_of(s.log->read_after(0, 10)) == std::vector<std::string>{"a", "b", "c"});
+        } else {
+            CHECK(s.log->window().count == 0);
+            CHECK(s.log->records("video").empty());
+        }
+    }
+}
+
+TEST_CASE("the hub reads replays older than its ring from the log, page by page") {
+    TempDir dir;
+    for (const bool sqlite : {false, true}) {
+        INFO((sqlite ? "sqlite" : "memory"));
+        const Retention retention{.max_events = 100'000};
+        std::filesystem::create_directories(dir.path / "p");
+        Hub hub(HubOptions{.history_size = 100'000, .ring_size = 50, .first_id = 1},
+                sqlite ? SqliteKind::open(dir.path / "p", retention, 1) : MemoryKind::open(dir.path, retention, 1));
+        for (int i = 0; i < 3'000; ++i) hub.notify_all("e", i);
+        struct Sink : Subscriber {
+            void deliver(const Frame&, SteadyTime) override {}
+            void close(const Frame&) override {}
+        };
+        auto sub = std::make_shared<Sink>();
+        auto subscription = std::make_shared<Subscription>();
+        auto replay = hub.replay_first(sub, subscription, 10, 1'000);
+        std::vector<std::uint64_t> got;
+        auto take = [&](const Replay& r) {
+            CHECK(r.frames.size() <= 1'000);
+            for (auto& f : r.frames) got.push_back(std::stoull(f->substr(4, f->find('\n') - 4)));
+        };
+        take(replay);
+        int pages = 1;
+        while (!replay.attached) {
+            replay = hub.replay_more(sub, subscription, replay.after, 1'000);
+            take(replay);
+            ++pages;
+        }
+        CHECK(pages >= 3);
+        REQUIRE(got.size() == 2'990);
+        for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == 11 + i);
+        CHECK(hub.stats().events_replayed == 2'990);
+        hub.detach(sub.get());
+    }
+}
+
+TEST_CASE("paged replays race publishing: no gap, no duplicate") {
+    TempDir dir;
+    Hub hub(HubOptions{.history_size = 100'000, .ring_size = 20, .first_id = 1},
+            SqliteKind::open(dir.path, {.max_events = 100'000}, 1));
+    for (int i = 0; i < 500; ++i) hub.notify_all("before", i);
+    std::atomic<bool> stop{false};
+    std::thread publisher([&] {
+        while (!stop) hub.notify_all("during", 0);
+    });
+    struct Recorder : Subscriber {
+        void deliver(const Frame& f, SteadyTime) override {
+            std::lock_guard lock(mutex);
+            frames.push_back(*f);
+        }
+        void close(const Frame&) override {}
+        std::mutex mutex;
+        std::vector<std::string> frames;
+    };
+    for (int round = 0; round < 10; ++round) {
+        auto sub = std::make_shared<Recorder>();
+        const std::uint64_t from = 1 + static_cast<std::uint64_t>(round) * 37;
+        const auto replay = hub.attach(sub, std::make_shared<Subscription>(), from);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        hub.detach(sub.get());
+        std::vector<std::uint64_t> got;
+        for (auto& f : replay) got.push_back(std::stoull(f->substr(4, f->find('\n') - 4)));
+        std::lock_guard lock(sub->mutex);
+        for (auto& f : sub->frames) got.push_back(std::stoull(f.substr(4, f.find('\n') - 4)));
+        REQUIRE(got.size() >= 500 - from);
+        CHECK(got.front() == from + 1);
+        for (std::size_t i = 1; i < got.size(); ++i) REQUIRE(got[i] == got[i - 1] + 1);
+    }
+    stop = true;
+    publisher.join();
+}
+
+TEST_CASE("durations: seconds, or with s, m, h, d") {
+    CHECK(parse_duration("0") == std::chrono::seconds(0));
+    CHECK(parse_duration("90") == std::chrono::seconds(90));
+    CHECK(parse_duration("90s") == std::chrono::seconds(90));
+    CHECK(parse_duration("15m") == std::chrono::seconds(900));
+    CHECK(parse_duration("2h") == std::chrono::seconds(7'200));
+    CHECK(parse_duration("7d") == std::chrono::seconds(604'800));
+    CHECK_FALSE(parse_duration(""));
+    CHECK_FALSE(parse_duration("m"));
+    CHECK_FALSE(parse_duration("-5"));
+    CHECK_FALSE(parse_duration("1.5h"));
+    CHECK_FALSE(parse_duration("10w"));
+}
