@@ -11,7 +11,7 @@ Outcome health(Context& ctx) {
     if (!health.ready)
         return ctx.json(Status::service_unavailable,
                         {{"status", "not ready"}, {"store", ctx.app.hub.log().kind()}, {"reason", health.reason}});
-    return ctx.json(Status::ok, {{"status", "ok"}, {"store", ctx.app.hub.log().kind()}});
+    return ctx.json(Status::ok, {{"status", "ok"}});
 }
 
 Outcome metrics(Context& ctx) {
