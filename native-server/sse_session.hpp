@@ -60,9 +60,9 @@ private:
     net::steady_timer heartbeat_;
     net::steady_timer max_age_;
     // What the stream owes before any live event: the response head, the preamble and the
-    // replay. It is bounded by the history, and its frames are shared with it, so it is not
-    // held to the queue's limits: a client that missed more events than the queue holds
-    // still gets them all.
+    // replay. It holds at most one page of the replay (the hub's ring, or 1,000 events read
+    // from the log), so it is not held to the queue's limits: a client that missed more
+    // events than the queue holds still gets them all.
     std::deque<Frame> backlog_;
     struct Queued {
         Frame frame;

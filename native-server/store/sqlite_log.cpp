@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "config.hpp"
 #include "log.hpp"
@@ -302,7 +303,7 @@ private:
         window_.newest = std::max<std::uint64_t>(meta("last_id"), static_cast<std::uint64_t>(db.scalar("SELECT coalesce(max(id), 0) FROM events")));
         window_.earliest = static_cast<std::uint64_t>(db.scalar("SELECT coalesce(min(id), 0) FROM events"));
         count_ = static_cast<std::uint64_t>(db.scalar("SELECT count(*) FROM events"));
-        latest_count_ = static_cast<std::uint64_t>(db.scalar("SELECT count(*) FROM latest"));
+        load_latest_names();
         numbering_.continue_after(window_.newest);
         if (window_.origin == 0) window_.origin = numbering_.origin();
 
@@ -311,7 +312,7 @@ private:
         read_after_ = reader_->prepare(std::string(select_columns) + "events WHERE id > ? ORDER BY id LIMIT ?");
         oldest_kept_ = reader_->prepare("SELECT min(id) FROM events WHERE ts >= ?");
         SSEBUS_LOG(info, "store opened", {"store", "sqlite"}, {"file", options_.path}, {"events", count_},
-                   {"earliest", window_.earliest}, {"newest", window_.newest}, {"types", latest_count_});
+                   {"earliest", window_.earliest}, {"newest", window_.newest}, {"types", latest_names_.size()});
     }
 
     // The writer thread: takes what was appended, commits it in one transaction (up to
@@ -363,10 +364,8 @@ private:
         std::vector<EventPtr> committed;
         committed.reserve(batch.size());
         std::string error;
-        std::size_t latest_added = 0;
         try {
             db.exec("BEGIN IMMEDIATE");
-            std::size_t i = 0;
             auto write = [&](Pending& p) {
                 if (p.record) {
                     auto& r = *p.record;
@@ -381,10 +380,10 @@ private:
                 insert_.run();
                 bind_event(upsert_latest_, *e, 1);
                 upsert_latest_.run();
-                if (db.changes() > 0) ++latest_added;  // counted loosely: trimmed below
+                latest_names_.insert(e->event().name);
                 committed.push_back(std::move(e));
             };
-            for (; i < batch.size(); ++i) write(batch[i]);
+            for (auto& p : batch) write(p);
             // Group commit: what arrived while this transaction was open joins it, up to
             // batch_max events or batch_window.
             std::size_t events = static_cast<std::size_t>(
@@ -399,10 +398,12 @@ private:
                         queue_.pop_front();
                     }
                 }
-                for (auto& p : more) {
-                    write(p);
-                    if (!p.record) ++events;
-                    batch.push_back(std::move(p));
+                // Into the batch first: if a write fails, each of them still gets its answer.
+                const std::size_t first_new = batch.size();
+                for (auto& p : more) batch.push_back(std::move(p));
+                for (std::size_t j = first_new; j < batch.size(); ++j) {
+                    write(batch[j]);
+                    if (!batch[j].record) ++events;
                 }
             }
             set_meta_.bind(1, static_cast<std::int64_t>(numbering_.last())).bind(2, "last_id").run();
@@ -457,7 +458,6 @@ private:
             stats_.commit_ns_max = std::max(stats_.commit_ns_max, ns);
         }
         if (recovered) SSEBUS_LOG(info, "store writable again", {"store", "sqlite"}, {"file", options_.path});
-        latest_count_ += latest_added;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             auto& e = committed[i];
             if (!e) continue;
@@ -470,6 +470,12 @@ private:
         for (auto& e : committed)
             if (e) return e->id();
         return 0;
+    }
+
+    void load_latest_names() {
+        latest_names_.clear();
+        auto s = writer_db_->prepare("SELECT name FROM latest");
+        while (s.step()) latest_names_.emplace(s.text(0));
     }
 
     bool retention_pending() {
@@ -489,7 +495,7 @@ private:
         }
         const bool by_age = options_.retention.max_age.count() > 0;
         const bool by_count = count > options_.retention.max_events;
-        const bool latest_over = latest_count_ > max_latest_types;
+        const bool latest_over = latest_names_.size() > max_latest_types;
         if (!by_count && !by_age && !latest_over) return;
         if (by_age && !by_count && !latest_over) {
             // Only when something is old enough: cheap thanks to the ts index.
@@ -512,8 +518,8 @@ private:
                 deleted += db.changes();
             }
             if (latest_over) {
-                trim_latest_.bind(1, static_cast<std::int64_t>(latest_count_ - max_latest_types)).run();
-                latest_count_ = max_latest_types;
+                trim_latest_.bind(1, static_cast<std::int64_t>(latest_names_.size() - max_latest_types)).run();
+                load_latest_names();
             }
             const auto earliest = static_cast<std::uint64_t>(db.scalar("SELECT coalesce(min(id), 0) FROM events"));
             // Everything below the new earliest id is gone (or never existed).
@@ -531,7 +537,17 @@ private:
                 } catch (const sqlite::Error&) {
                 }
             }
-            SSEBUS_LOG(warn, "store retention failed", {"store", "sqlite"}, {"reason", describe(e)});
+            // A store that cannot delete cannot write either: report it, and probe until it can
+            // (rather than retrying the deletion at once, again and again).
+            bool was_ready;
+            {
+                std::lock_guard lock(window_mutex_);
+                was_ready = health_.ready;
+                health_ = {false, "the store cannot write: " + describe(e)};
+            }
+            if (was_ready)
+                SSEBUS_LOG(error, "store write failed", {"store", "sqlite"}, {"file", options_.path},
+                           {"reason", describe(e)}, {"during", "retention"});
         }
     }
 
@@ -573,7 +589,7 @@ private:
     sqlite::Statement put_record_ = placeholder();
     sqlite::Statement delete_record_ = placeholder();
     sqlite::Statement probe_ = placeholder();
-    std::uint64_t latest_count_ = 0;
+    std::unordered_set<std::string> latest_names_;  // the names in table latest (writer thread)
 
     std::mutex read_mutex_;
     std::optional<sqlite::Database> reader_;

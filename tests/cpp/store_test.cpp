@@ -166,6 +166,24 @@ TEMPLATE_TEST_CASE("the Log contract", "[store]", StoreKinds) {
         CHECK(latest[2]->event().data == "14");
     }
 
+    SECTION("the latest of each type: at most 1,024 names, the most recent ones") {
+        Started s(TestType::open(dir.path, {.max_events = 100'000}, 1));
+        for (int i = 0; i < 1'030; ++i) s.append("n" + std::to_string(i));
+        REQUIRE(eventually([&] { return s.log->latest_per_type().size() == max_latest_types; }));
+        const auto latest = s.log->latest_per_type();
+        CHECK(latest.front()->event().name == "n6");
+        CHECK(latest.back()->event().name == "n1029");
+    }
+
+    SECTION("regression: more than 1,024 events of a few types keep every type's latest") {
+        Started s(TestType::open(dir.path, {.max_events = 100'000}, 1));
+        for (int i = 0; i < 1'100; ++i) s.append(i % 2 ? "odd" : "even", std::to_string(i));
+        s.append("last");
+        const auto latest = s.log->latest_per_type();
+        CHECK(names_of(latest) == std::vector<std::string>{"even", "odd", "last"});
+        CHECK(latest[1]->event().data == "1099");
+    }
+
     SECTION("retention by count keeps the newest events and says what it dropped") {
         Started s(TestType::open(dir.path, {.max_events = 5}, 1));
         for (int i = 0; i < 12; ++i) s.append("e");
@@ -304,4 +322,27 @@ TEST_CASE("durations: seconds, or with s, m, h, d") {
     CHECK_FALSE(parse_duration("-5"));
     CHECK_FALSE(parse_duration("1.5h"));
     CHECK_FALSE(parse_duration("10w"));
+}
+
+TEST_CASE("the command line's store: sqlite by default, with a history to match; memory on request") {
+    int exit_code = 0;
+    const char* defaults[] = {"ssebus-server"};
+    auto c = parse_config(1, defaults, exit_code);
+    REQUIRE(c);
+    CHECK(c->store == "sqlite");
+    CHECK(c->history_size == 1'000'000);
+    CHECK(c->history_max_age == std::chrono::seconds(0));
+    CHECK(c->store_batch == 1'000);
+    const char* memory[] = {"ssebus-server", "--store", "memory", "--history-max-age", "2h"};
+    c = parse_config(5, memory, exit_code);
+    REQUIRE(c);
+    CHECK(c->store == "memory");
+    CHECK(c->history_size == 10'000);
+    CHECK(c->history_max_age == std::chrono::hours(2));
+    const char* bad_age[] = {"ssebus-server", "--history-max-age", "soon"};
+    CHECK_FALSE(parse_config(3, bad_age, exit_code));
+    CHECK(exit_code != 0);
+    const char* bad_store[] = {"ssebus-server", "--store", "disk"};
+    CHECK_FALSE(parse_config(3, bad_store, exit_code));
+    CHECK(exit_code != 0);
 }
