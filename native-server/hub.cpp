@@ -319,7 +319,8 @@ Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::sha
     const bool not_issued_yet = last > newest;
     const bool dropped = last < window.dropped_up_to;
     if (dropped || before_this_log || not_issued_yet) {
-        const std::uint64_t earliest = window.earliest != 0 ? window.earliest : newest + 1;
+        // An empty log issues its next id at origin at the earliest (a fresh memory log).
+        const std::uint64_t earliest = window.earliest != 0 ? window.earliest : std::max(newest + 1, window.origin);
         nlohmann::json gap{{"requested", last}, {"earliest", earliest}};
         first.push_back(std::make_shared<const std::string>(sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
         std::lock_guard lock(mutex_);

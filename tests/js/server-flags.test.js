@@ -32,6 +32,9 @@ const badValues = {
   '--static-dir': ['--static-dir', join(scratch, 'missing')],
   '--data-dir': ['--data-dir', join(aFile, 'data')],
   '--history-size': ['--history-size', '0'],
+  '--history-max-age': ['--history-max-age', 'abc'],
+  '--store': ['--store', 'bogus'],
+  '--store-batch': ['--store-batch', '0'],
   '--heartbeat-ms': ['--heartbeat-ms', 'often'],
   '--stream-max-age-ms': ['--stream-max-age-ms', '-1'],
   '--retry-ms': ['--retry-ms', '-5'],
@@ -77,6 +80,23 @@ test('bad values from the environment are refused the same way', () => {
   assertRefused(run([], { SSEBUS_LOG_LEVEL: 'loud' }), '--log-level');
   assertRefused(run([], { SSEBUS_DEMO: 'maybe' }), '--demo');
   assertRefused(run(['--data-dir', '']), '--data-dir');
+  assertRefused(run([], { SSEBUS_STORE: 'bogus' }), '--store');
+});
+
+test('--store and --history-max-age: each bad form is refused, each good one serves', async () => {
+  for (const value of ['bogus', '', 'SQLITE', 'memory:', 'redis', 'http://127.0.0.1:6379'])
+    assertRefused(run(['--store', value, '--port', '0']), '--store');
+  for (const value of ['-1', 'abc', '10y', '5 m', 's', '99999999999999999999d'])
+    assertRefused(run(['--history-max-age', value, '--port', '0']), '--history-max-age');
+  for (const args of [['--store', 'memory'], ['--store', 'sqlite'], ['--history-max-age', '90'], ['--history-max-age', '2s'],
+    ['--history-max-age', '5m'], ['--history-max-age', '1h'], ['--history-max-age', '7d']]) {
+    const server = await startServer(args).catch((e) => assert.fail(`${args.join(' ')}: ${e.message}`));
+    try {
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200, args.join(' '));
+    } finally {
+      await server.stop();
+    }
+  }
 });
 
 test('an address that cannot be listened on is one line and exit 2', () => {

@@ -5,16 +5,20 @@ import { createEventBus, EventBridge } from 'ssebus';
 
 export const eventName = 'chaos:tick'; // arrives on the bus as chaos_tick
 
-export async function startClients(n, baseUrl, tag, { heartbeatTimeoutMs = 500 } = {}) {
+// `lastEventId`: every client resumes after that id, as if it had seen it.
+export async function startClients(n, baseUrl, tag, { heartbeatTimeoutMs = 500, lastEventId } = {}) {
   const clients = [];
   for (let i = 0; i < n; i++) {
     const bus = await createEventBus();
-    const client = { name: `${tag}c${i}`, bus, ids: [], ns: [], gaps: [], opens: 0, reconnects: 0, errors: 0, bridge: null };
+    const client = { name: `${tag}c${i}`, bus, ids: [], ns: [], gaps: [], gapsAt: [], opens: 0, reconnects: 0, errors: 0, bridge: null };
     bus.on('chaos_tick', (payload, meta) => {
       client.ids.push(meta.id);
       client.ns.push(payload.n);
     });
-    bus.on('ssebus:gap', (payload) => client.gaps.push(payload));
+    bus.on('ssebus:gap', (payload) => {
+      client.gaps.push(payload);
+      client.gapsAt.push(client.ids.length); // how many events had arrived before it
+    });
     bus.on('ssebus:open', () => client.opens++);
     bus.on('ssebus:reconnecting', () => client.reconnects++);
     bus.on('ssebus:error', () => client.errors++);
@@ -22,6 +26,7 @@ export async function startClients(n, baseUrl, tag, { heartbeatTimeoutMs = 500 }
       url: `${baseUrl}/api/events?clientId=${client.name}`,
       reconnect: { initialMs: 10, maxMs: 200 },
       heartbeatTimeoutMs,
+      ...(lastEventId !== undefined ? { lastEventId: String(lastEventId) } : {}),
     }).connect();
     clients.push(client);
   }

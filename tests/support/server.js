@@ -13,13 +13,22 @@ export const jwtSecret = 'test-jwt-secret';
 // The first URL of the listening line: http://127.0.0.1:8080 or http://[::1]:8080.
 export const listeningPattern = /listening on (http:\/\/(?:[\d.]+|\[[0-9a-fA-F:.]+\]):\d+)/;
 
+// A data directory that outlives a server, for restarts on the same history: pass it as
+// `startServer(args, { dataDir })` to each run, and `remove()` it at the end.
+export function keptDataDir() {
+  const root = mkdtempSync(join(tmpdir(), 'ssebus-kept-'));
+  return { path: join(root, 'data'), remove: () => rmSync(root, { recursive: true, force: true }) };
+}
+
 // Each server gets a data directory of its own, removed when it exits, unless `args`
-// names one (`--data-dir`). `raiseNofile`: the soft open-files limit goes up to the hard
+// names one (`--data-dir`) or `dataDir` is given (a `keptDataDir()`, or its path), which the
+// caller keeps and removes. `raiseNofile`: the soft open-files limit goes up to the hard
 // one first (load tests). `env`: more environment variables for the server.
-export async function startServer(args = [], { port = 0, raiseNofile = false, env = {} } = {}) {
-  const ownDataDir = args.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'ssebus-data-'));
+export async function startServer(args = [], { port = 0, raiseNofile = false, env = {}, dataDir = null } = {}) {
+  const keptDir = typeof dataDir === 'string' ? dataDir : dataDir?.path;
+  const ownDataDir = args.includes('--data-dir') || keptDir ? null : mkdtempSync(join(tmpdir(), 'ssebus-data-'));
   const argv = ['--address', '127.0.0.1', '--port', String(port), '--publisher-key', publisherKey, '--jwt-secret', jwtSecret,
-    ...(ownDataDir ? ['--data-dir', join(ownDataDir, 'data')] : []), ...args];
+    ...(ownDataDir ? ['--data-dir', join(ownDataDir, 'data')] : []), ...(keptDir ? ['--data-dir', keptDir] : []), ...args];
   const options = { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...env } };
   const proc = raiseNofile
     ? spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'bash', serverBinary, ...argv], {
