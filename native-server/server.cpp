@@ -156,6 +156,10 @@ void Server::stop() {
     generators_.stop_all();
     pipeline_.stop_all();
     uploads_.stop_all();
+    // Commits what was appended while the I/O threads still run: every pending `done` (a 202,
+    // a chain's next step) runs now, while the app, the videos and the generators are alive.
+    // An append after this is refused with "the server is stopping".
+    hub_.log().stop();
     hub_.close_all("server shutting down");
     // Streams close once their final comment is written; give slow ones a moment, then
     // stop whatever is left (idle keep-alive connections, stuck writes).

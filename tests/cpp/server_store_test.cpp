@@ -4,10 +4,13 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "server_support.hpp"
-#include "store/fault_vfs.hpp"
+#include "fault_vfs.hpp"
 #include "store/sqlite.hpp"
 
 using namespace ssebus::server;
@@ -133,7 +136,55 @@ TEST_CASE("a store that cannot write: 503 with Retry-After, streams stay open, h
         CHECK(std::stoull(e->id) == id);
         CHECK(e->name != "refused");
     }
-    CHECK_FALSE(client.next(200ms));
+    // Nothing else comes before an event published now: no refused event was kept.
+    REQUIRE(publish(s.port(), {{"event", "sentinel"}}).status == 202);
+    const auto next = client.next();
+    REQUIRE(next);
+    CHECK(next->name == "sentinel");
+}
+
+TEST_CASE("stopping the server while publishers are in flight answers or refuses each of them, and loses no 202") {
+    store::fault_vfs::install();
+    TempDir dir;
+    auto c = sqlite_config(dir.path);
+    c.store_vfs = store::fault_vfs::name;
+    c.demo = true;  // the demo chains publish too, and are stopped with the rest
+    std::mutex mutex;
+    std::vector<std::uint64_t> acknowledged;
+    {
+        TestServer s(c);
+        // Slow commits, so that appends are still queued when stop() begins.
+        store::fault_vfs::slow_writes(5ms);
+        std::atomic<bool> running{true};
+        std::atomic<int> answered{0};
+        std::vector<std::thread> publishers;
+        for (int p = 0; p < 8; ++p)
+            publishers.emplace_back([&, p] {
+                for (int i = 0; running.load(); ++i) {
+                    try {
+                        const auto r = publish(s.port(), {{"event", "burst"}, {"data", {{"p", p}, {"i", i}}}});
+                        if (r.status == 202) {
+                            std::lock_guard lock(mutex);
+                            acknowledged.push_back(r.json()["id"].get<std::uint64_t>());
+                        }
+                        ++answered;
+                    } catch (const std::exception&) {
+                        // The server is gone: the connection was refused or closed.
+                    }
+                }
+            });
+        REQUIRE(eventually([&] { return answered.load() >= 16; }));
+        s.server.stop();
+        running = false;
+        for (auto& t : publishers) t.join();
+        store::fault_vfs::slow_writes(0ms);
+    }
+    REQUIRE_FALSE(acknowledged.empty());
+    std::sort(acknowledged.begin(), acknowledged.end());
+    TestServer s(sqlite_config(dir.path));
+    std::set<std::uint64_t> retained;
+    for (const auto& e : s.server.hub().log().read_after(acknowledged.front() - 1, 1'000'000)) retained.insert(e->id());
+    for (const auto id : acknowledged) CHECK(retained.count(id) == 1);
 }
 
 TEST_CASE("bad files: each is a one-line start error naming the file and what to do") {

@@ -16,7 +16,7 @@
 #include "server.hpp"
 #include "server_support.hpp"
 #include "store/event_log.hpp"
-#include "store/fault_vfs.hpp"
+#include "fault_vfs.hpp"
 #include "store/sqlite.hpp"
 
 using namespace ssebus::server;
@@ -236,6 +236,35 @@ TEMPLATE_TEST_CASE("the Log contract", "[store]", StoreKinds) {
             CHECK(s.log->records("video").empty());
         }
     }
+}
+
+TEMPLATE_TEST_CASE("the Log contract: stop() commits what was appended and runs every done", "[store]", StoreKinds) {
+    TempDir dir;
+    auto log = TestType::open(dir.path, {.max_events = 10'000});
+    std::mutex mutex;
+    std::vector<std::uint64_t> applied, done;
+    log->start([&](const EventPtr& e) {
+        std::lock_guard lock(mutex);
+        applied.push_back(e->id());
+        return std::size_t{0};
+    });
+    for (int i = 0; i < 500; ++i)
+        log->append({.name = "e", .data = std::to_string(i)}, std::chrono::steady_clock::now(),
+                    [&](EventPtr e, std::size_t, const std::string&) {
+                        std::lock_guard lock(mutex);
+                        if (e) done.push_back(e->id());
+                    });
+    log->stop();
+    std::lock_guard lock(mutex);
+    CHECK(done.size() == 500);
+    CHECK(done == applied);
+    CHECK(std::is_sorted(done.begin(), done.end()));
+    CHECK(std::adjacent_find(done.begin(), done.end()) == done.end());
+    // After stop, an append is refused at once, with a reason.
+    std::string refusal;
+    log->append({.name = "late"}, std::chrono::steady_clock::now(),
+                [&](EventPtr e, std::size_t, const std::string& error) { refusal = e ? "accepted" : error; });
+    CHECK(refusal == "the server is stopping");
 }
 
 TEST_CASE("the hub reads replays older than its ring from the log, page by page") {
