@@ -244,14 +244,31 @@ private:
         return now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(options_.retention.max_age).count();
     }
 
+    void use_wal(sqlite::Database& db) {
+        // SQLite answers with the mode it is in: anything but wal (a file system without shared
+        // memory, a read-only directory) would lose the concurrency and durability we promise.
+        if (const auto mode = db.scalar_text("PRAGMA journal_mode=WAL"); mode != "wal")
+            throw ConfigError(options_.path + ": cannot use WAL mode (journal_mode is " + mode +
+                              "); put the data directory (--data-dir) on a local, writable file system");
+    }
+
     void open() {
         writer_db_.emplace(options_.path, options_.vfs);
         auto& db = *writer_db_;
+        if (db.read_only())
+            throw ConfigError(options_.path + " is read-only: the server cannot record events; make it writable "
+                              "(chmod u+w) or give another --data-dir");
+        // Corruption found now, not at the first read: bounded to the first problem found.
+        if (auto check = db.scalar_text("PRAGMA quick_check(1)"); check != "ok") {
+            std::replace(check.begin(), check.end(), '\n', ' ');  // one line
+            throw ConfigError(options_.path + " is corrupt (" + check +
+                              "); move it away (the history starts empty) or restore it from a backup");
+        }
         const auto app = db.scalar("PRAGMA application_id");
         const auto version = db.scalar("PRAGMA user_version");
         const auto tables = db.scalar("SELECT count(*) FROM sqlite_schema");
         if (app == 0 && version == 0 && tables == 0) {
-            db.exec("PRAGMA journal_mode=WAL");
+            use_wal(db);
             db.exec("BEGIN IMMEDIATE");
             db.exec(schema);
             db.exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str());
@@ -268,7 +285,7 @@ private:
                               ", this server reads version " + std::to_string(schema_version) +
                               "; move it away or run the server that wrote it");
         } else {
-            db.exec("PRAGMA journal_mode=WAL");
+            use_wal(db);
         }
         // NORMAL in WAL mode: a commit is durable once it is in the WAL file, which survives
         // a crash or kill -9 of the process; the WAL is synced at checkpoints, so an OS

@@ -205,6 +205,26 @@ TEST_CASE("bad files: each is a one-line start error naming the file and what to
         CHECK(e.find('\n') == std::string::npos);
         CHECK(std::filesystem::file_size(db) == 8192);  // left as it was
     }
+    SECTION("an events.db whose events table is damaged: found at open, not at the first read") {
+        {
+            TestServer s(sqlite_config(dir.path));
+            for (int i = 0; i < 300; ++i)
+                REQUIRE(publish(s.port(), {{"event", "tick"}, {"data", std::string(200, 'x')}}).status == 202);
+        }
+        REQUIRE(std::filesystem::file_size(db) > 8 * 4096);
+        {
+            // Garbage over pages 4 to 7: b-tree pages of the history, past the schema page.
+            std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(3 * 4096);
+            const std::string garbage(4 * 4096, '\xa5');
+            f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+        }
+        const auto e = start_error(sqlite_config(dir.path));
+        CHECK(contains(e, db.string()));
+        INFO(e);
+        CHECK(contains(e, "move it away"));
+        CHECK(e.find('\n') == std::string::npos);
+    }
     SECTION("a foreign events.db: a SQLite database of another application") {
         {
             sqlite::Database other(db.string());
