@@ -181,7 +181,9 @@ void StreamGenerators::tick(const std::shared_ptr<Generator>& g) {
         if (g->status != GeneratorStatus::running) return;  // paused: the clock runs, nothing is sent
         n = ++g->sent;
     }
-    hub_.publish(demo_event(g->id, n, hub_.subscriber_count()));
+    // Fire and forget: an I/O thread does not wait for the commit (a refusal is logged by
+    // the store, and the next tick tries again).
+    hub_.publish(demo_event(g->id, n, hub_.subscriber_count()), PublishDone{});
 }
 
 }  // namespace ssebus::server

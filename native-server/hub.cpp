@@ -9,10 +9,6 @@
 
 namespace ssebus::server {
 
-namespace {
-
-}  // namespace
-
 bool Filter::matches(const Event& e) const {
     if (e.stream.empty()) return global;
     if (e.stream == "*") return !streams.empty();
@@ -37,6 +33,7 @@ std::string_view to_string(CloseReason reason) noexcept {
         case CloseReason::rotated: return "rotated";
         case CloseReason::shutdown: return "shutdown";
         case CloseReason::write_failed: return "write_failed";
+        case CloseReason::store_failed: return "store_failed";
     }
     return "unknown";
 }
@@ -274,7 +271,7 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
                                std::optional<std::uint64_t> last_event_id) {
     auto replay = replay_first(subscriber, subscription, last_event_id);
     auto frames = std::move(replay.frames);
-    while (!replay.attached) {
+    while (!replay.attached && !replay.failed) {
         replay = replay_more(subscriber, subscription, replay.after);
         frames.insert(frames.end(), std::make_move_iterator(replay.frames.begin()),
                       std::make_move_iterator(replay.frames.end()));
@@ -306,7 +303,12 @@ Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::sha
     // ahead: nothing can be said of what the client missed, and the ids it will get are
     // smaller than its own, so it is told of a gap too (a client that drops ids it already
     // passed re-bases on the gap).
-    const auto window = log_->window();
+    store::Window window;
+    try {
+        window = log_->window();
+    } catch (const std::exception& e) {
+        return unreadable(client, e);
+    }
     std::vector<Frame> first;
     std::uint64_t newest;
     {
@@ -333,6 +335,12 @@ Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::sha
                           std::move(first));
 }
 
+Replay Hub::unreadable(const ClientInfo& client, const std::exception& e) {
+    SSEBUS_LOG(error, "replay failed: the store cannot be read", {"client", client.client_id}, {"route", client.route},
+               {"reason", e.what()});
+    return Replay{.failed = true};
+}
+
 Replay Hub::replay_more(const std::shared_ptr<Subscriber>& subscriber,
                         const std::shared_ptr<const Subscription>& subscription, std::uint64_t after, std::size_t page) {
     return page_or_attach(subscriber, subscription, after, page, {});
@@ -344,7 +352,7 @@ Replay Hub::page_or_attach(const std::shared_ptr<Subscriber>& subscriber,
     Replay r{.frames = std::move(frames)};
     const Framing framing = subscription->framing;
     std::size_t replayed = 0;
-    for (;;) {
+    {
         std::uint64_t newest;
         {
             std::lock_guard lock(mutex_);
@@ -360,6 +368,7 @@ Replay Hub::page_or_attach(const std::shared_ptr<Subscriber>& subscriber,
                 }
                 replayed_ += replayed;
                 ++connections_;
+                catching_up_.erase(subscriber.get());
                 subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
                 r.attached = true;
                 return r;
@@ -368,8 +377,31 @@ Replay Hub::page_or_attach(const std::shared_ptr<Subscriber>& subscriber,
         }
         // Older than the ring: one page from the log, outside the lock. Events the log
         // committed but the hub has not applied yet are left for the ring.
-        const auto events = log_->read_after(after, page);
-        std::uint64_t next = after;
+        std::vector<EventPtr> events;
+        store::Window window;
+        try {
+            events = log_->read_after(after, page);
+            window = log_->window();
+        } catch (const std::exception& e) {
+            auto failed = unreadable(subscription->client, e);
+            failed.frames.insert(failed.frames.begin(), std::make_move_iterator(r.frames.begin()),
+                                 std::make_move_iterator(r.frames.end()));
+            std::lock_guard lock(mutex_);
+            replayed_ += replayed;
+            catching_up_.erase(subscriber.get());
+            return failed;
+        }
+        // Retention may have removed events after `after` since the last page (a client
+        // catching up on a history that moves): say so, as at the start of a replay, rather
+        // than going on silently from the next retained event.
+        if (after < window.dropped_up_to && (events.empty() || window.dropped_up_to < events.front()->id())) {
+            const std::uint64_t earliest = events.empty() ? window.earliest : events.front()->id();
+            nlohmann::json gap{{"requested", after}, {"earliest", earliest}};
+            r.frames.push_back(std::make_shared<const std::string>(sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
+            std::lock_guard lock(mutex_);
+            ++gaps_;
+        }
+        std::uint64_t next = events.empty() ? std::max(after, window.dropped_up_to) : after;
         for (const auto& e : events) {
             if (e->id() > newest) break;
             next = e->id();
@@ -382,19 +414,20 @@ Replay Hub::page_or_attach(const std::shared_ptr<Subscriber>& subscriber,
             std::lock_guard lock(mutex_);
             if (!ring_.empty()) next = std::max(after, ring_.front()->id() - 1);
         }
-        after = next;
-        if (replayed > 0 || r.frames.size() > 0) {
-            std::lock_guard lock(mutex_);
-            replayed_ += replayed;
-            r.after = after;
-            return r;
-        }
+        // One page per call, even when it selected nothing: a stream that selects few events
+        // would otherwise scan the whole history in one handler. The caller asks again.
+        std::lock_guard lock(mutex_);
+        replayed_ += replayed;
+        catching_up_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+        r.after = next;
+        return r;
     }
 }
 
 void Hub::detach(const Subscriber* subscriber) {
     std::lock_guard lock(mutex_);
     subscribers_.erase(subscriber);
+    catching_up_.erase(subscriber);
 }
 
 void Hub::close_all(const std::string& final_comment) {
@@ -402,21 +435,25 @@ void Hub::close_all(const std::string& final_comment) {
     std::vector<std::shared_ptr<Subscriber>> all;
     {
         std::lock_guard lock(mutex_);
-        for (auto& [_, entry] : subscribers_)
-            if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
+        for (const auto* streams : {&subscribers_, &catching_up_})
+            for (auto& [_, entry] : *streams)
+                if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
     }
     for (auto& s : all) s->close(frame);
 }
 
 std::size_t Hub::subscriber_count() const {
     std::lock_guard lock(mutex_);
-    return subscribers_.size();
+    return subscribers_.size() + catching_up_.size();
 }
 
 std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& pred) const {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(subscribers_.begin(), subscribers_.end(),
-                                                  [&](auto& kv) { return pred(*kv.second.subscription); }));
+    std::size_t n = 0;
+    for (const auto* streams : {&subscribers_, &catching_up_})
+        n += static_cast<std::size_t>(std::count_if(streams->begin(), streams->end(),
+                                                    [&](auto& kv) { return pred(*kv.second.subscription); }));
+    return n;
 }
 
 HubStats Hub::stats() const {
@@ -428,13 +465,14 @@ HubStats Hub::stats() const {
     s.history_size = s.store_window.count;
     s.history_earliest_id = s.store_window.earliest;
     std::lock_guard lock(mutex_);
-    s.active_clients = subscribers_.size();
-    for (auto& [_, entry] : subscribers_) {
-        const auto& sub = *entry.subscription;
-        if (sub.client.authenticated()) ++s.authenticated_clients;
-        ++s.clients_by_route[sub.client.route];
-        for (auto& stream : sub.filter.streams) ++s.clients_by_stream[stream];
-    }
+    s.active_clients = subscribers_.size() + catching_up_.size();
+    for (const auto* streams : {&subscribers_, &catching_up_})
+        for (auto& [_, entry] : *streams) {
+            const auto& sub = *entry.subscription;
+            if (sub.client.authenticated()) ++s.authenticated_clients;
+            ++s.clients_by_route[sub.client.route];
+            for (auto& stream : sub.filter.streams) ++s.clients_by_stream[stream];
+        }
     s.events_published = published_;
     s.events_published_by_name = published_names_.top();
     s.publish_to_write = publish_to_write_.snapshot();

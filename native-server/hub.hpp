@@ -67,9 +67,10 @@ public:
 };
 
 // Why a stream ended, for the log and HubStats::closed_by_reason.
-enum class CloseReason { client_gone, slow_client, rotated, shutdown, write_failed };
-inline constexpr std::size_t close_reason_count = 5;
-// "client_gone", "slow_client", "rotated", "shutdown", "write_failed".
+enum class CloseReason { client_gone, slow_client, rotated, shutdown, write_failed, store_failed };
+inline constexpr std::size_t close_reason_count = 6;
+// "client_gone", "slow_client", "rotated", "shutdown", "write_failed", "store_failed" (the log
+// could not be read for a replay: the client reconnects and resumes).
 std::string_view to_string(CloseReason reason) noexcept;
 
 using CountsByName = std::vector<std::pair<std::string, std::uint64_t>>;
@@ -216,6 +217,9 @@ struct Replay {
     std::vector<Frame> frames;
     bool attached = false;
     std::uint64_t after = 0;  // when not attached: the id to continue after
+    // The log could not be read (logged): send the frames, then close the stream; the
+    // client reconnects and resumes from its last id.
+    bool failed = false;
 };
 
 class Hub {
@@ -298,6 +302,8 @@ private:
     void release_stream(const std::string& user);
     // A committed event, from the log, in id order: into the ring, then to its streams.
     std::size_t apply(const EventPtr& event);
+    // A replay that cannot go on: the log could not be read (logged here).
+    static Replay unreadable(const ClientInfo& client, const std::exception& e);
     Replay page_or_attach(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
                           std::uint64_t after, std::size_t page, std::vector<Frame> frames);
 
@@ -315,6 +321,9 @@ private:
     std::deque<EventPtr> ring_;  // the newest applied events
     std::unordered_map<std::string, EventPtr> latest_by_type_;
     std::unordered_map<const Subscriber*, Entry> subscribers_;
+    // Streams still reading their replay from the log: counted and closed with the others,
+    // but not delivered to until they attach (then they move to subscribers_).
+    std::unordered_map<const Subscriber*, Entry> catching_up_;
     std::unordered_map<std::string, std::size_t> streams_per_user_;
     std::uint64_t published_ = 0;
     NameCounts published_names_;

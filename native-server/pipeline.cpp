@@ -18,6 +18,11 @@ struct Pipeline::Job {
 
 namespace {
 
+// An event to every client, without waiting for its commit (an I/O thread runs this).
+void notify_all(Hub& hub, std::string name, const nlohmann::json& record) {
+    hub.publish({.name = std::move(name), .data = record.dump(), .target = {Target::Kind::all, {}}}, PublishDone{});
+}
+
 struct Stage {
     const char* name;        // "downloading"
     const char* event_type;  // "video_downloading"
@@ -65,7 +70,10 @@ void Pipeline::publish(const Job& job, const std::string& event_type, const std:
         last_[job.video_id] = data;
         if (last_.size() > 10'000) last_.erase(last_.begin());
     }
-    hub_.publish({.name = "video_update", .data = data.dump(), .stream = stream_of(job.video_id), .message = message});
+    // Fire and forget, in order (the log applies appends in order): no I/O thread waits for
+    // a commit.
+    hub_.publish({.name = "video_update", .data = data.dump(), .stream = stream_of(job.video_id), .message = message},
+                 PublishDone{});
 }
 
 bool Pipeline::step(Job& job) {
@@ -77,8 +85,8 @@ bool Pipeline::step(Job& job) {
         const auto record = videos_.upsert(job.video_id, fields);
         jobs_.finish(job.video_id);  // a client that hears "ready" may process the video again
         publish(job, "video_status_update", "ready", "Video is ready", 100);
-        hub_.notify_all("video:status:ready", record);
-        hub_.notify_all("video:updated", record);
+        notify_all(hub_, "video:status:ready", record);
+        notify_all(hub_, "video:updated", record);
         return false;
     }
     const Stage& stage = stages[static_cast<std::size_t>(job.stage)];
@@ -86,8 +94,8 @@ bool Pipeline::step(Job& job) {
         const auto record = videos_.upsert(job.video_id, {{"status", "errored"}});
         jobs_.finish(job.video_id);
         publish(job, "video_error", "error", std::string("Failed while ") + stage.name, job.progress);
-        hub_.notify_all("video:status:updated", record);
-        hub_.notify_all("video:updated", record);
+        notify_all(hub_, "video:status:updated", record);
+        notify_all(hub_, "video:updated", record);
         return false;
     }
     publish(job, stage.event_type, stage.name,

@@ -9,6 +9,7 @@
 #include "data_dir.hpp"
 #include "http_session.hpp"
 #include "log.hpp"
+#include "store/sqlite.hpp"
 
 namespace ssebus::server {
 
@@ -73,7 +74,7 @@ std::unique_ptr<store::Log> Server::open_log(const Config& c) {
                                    .first_id = c.first_id, .batch_max = c.store_batch, .vfs = c.store_vfs});
 }
 
-Server::Server(Config config)
+Server::Server(Config config) try
     : ioc_(static_cast<int>(std::max(1u, config.threads))),
       work_(net::make_work_guard(ioc_)),
       hub_(HubOptions{.history_size = config.history_size, .history_max_age = config.history_max_age,
@@ -94,6 +95,13 @@ Server::Server(Config config)
     videos_.persist_to([&log](const std::string& id, const std::optional<nlohmann::json>& record) {
         log.put_record("video", id, record ? std::optional<std::string>(record->dump()) : std::nullopt);
     });
+} catch (const sqlite::Error& e) {
+    // Reading the recovered history (the ring, the latest of each type, the records) failed:
+    // the file is damaged past what the checks at open found.
+    const auto file = config.data_dir.empty() ? std::string("events.db")
+                                              : (std::filesystem::path(config.data_dir) / "events.db").string();
+    throw ConfigError(file + " cannot be read (" + e.what() +
+                      "); move it away (the history starts empty) or restore it from a backup");
 }
 
 Server::~Server() {
@@ -156,6 +164,10 @@ void Server::stop() {
     generators_.stop_all();
     pipeline_.stop_all();
     uploads_.stop_all();
+    // Commits what was appended while the I/O threads still run: every pending `done` (a 202,
+    // a chain's next step) runs now, while the app, the videos and the generators are alive.
+    // An append after this is refused with "the server is stopping".
+    hub_.log().stop();
     hub_.close_all("server shutting down");
     // Streams close once their final comment is written; give slow ones a moment, then
     // stop whatever is left (idle keep-alive connections, stuck writes).

@@ -56,7 +56,7 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     // deliveries are posted to it, so they queue behind the head and the replay.
     auto replay = hub_.replay_first(shared_from_this(), subscription_, last_event_id);
     attached_ = true;
-    catching_up_ = !replay.attached;
+    catching_up_ = !replay.attached && !replay.failed;
     replayed_up_to_ = replay.after;
     opened_at_ = std::chrono::steady_clock::now();
     const auto& c = subscription_->client;
@@ -79,14 +79,22 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
         });
     }
     do_read();
+    if (replay.failed) close_unreadable();
 }
 
 void SseSession::next_page() {
     auto replay = hub_.replay_more(shared_from_this(), subscription_, replayed_up_to_);
-    catching_up_ = !replay.attached;
+    catching_up_ = !replay.attached && !replay.failed;
     replayed_up_to_ = replay.after;
     backlog_.insert(backlog_.end(), std::make_move_iterator(replay.frames.begin()),
                     std::make_move_iterator(replay.frames.end()));
+    if (replay.failed) close_unreadable();
+}
+
+void SseSession::close_unreadable() {
+    static const Frame frame =
+        std::make_shared<const std::string>(sse::comment("the history cannot be read now; reconnect to resume"));
+    close_with(frame, CloseReason::store_failed);
 }
 
 void SseSession::deliver(const Frame& frame, SteadyTime published_at) {
@@ -161,7 +169,19 @@ void SseSession::on_write(error_code ec, std::size_t) {
     }
     if (backlog_.empty() && catching_up_ && !closing_) next_page();
     if (!backlog_.empty() || !queue_.empty()) return do_write();
+    if (catching_up_ && !closing_) return post_next_page();
     if (closing_) shut(closing_reason_);
+}
+
+void SseSession::post_next_page() {
+    // A page that selected nothing: the next one is a handler of its own, so that the other
+    // work of this I/O thread goes on between pages.
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->closed_ || self->closing_ || !self->writing_.empty()) return;
+        self->next_page();
+        if (!self->backlog_.empty() || !self->queue_.empty()) return self->do_write();
+        if (self->catching_up_ && !self->closing_) self->post_next_page();
+    });
 }
 
 void SseSession::do_read() {

@@ -47,6 +47,9 @@ private:
     void arm_heartbeat();
     void on_heartbeat(error_code ec);
     void close_with(const Frame& final_comment, CloseReason reason);
+    // The replay could not read the log: a final comment, then the client reconnects.
+    void close_unreadable();
+    void post_next_page();
     // While catching up from the log: the next page of the replay into the backlog.
     void next_page();
     void shut(CloseReason why);

@@ -29,7 +29,8 @@ std::string Uploads::start(const std::string& filename, Target target) {
 
 bool Uploads::step(Upload& u) {
     auto send = [&](std::string name, nlohmann::json data) {
-        hub_.publish({.name = std::move(name), .data = data.dump(), .target = u.target});
+        // Fire and forget, in order: the log applies appends in the order they were made.
+        hub_.publish({.name = std::move(name), .data = data.dump(), .target = u.target}, PublishDone{});
     };
     if (u.progress < 0) {
         send("video:upload:started", {{"uploadId", u.id}, {"filename", u.filename}});
@@ -45,7 +46,7 @@ bool Uploads::step(Upload& u) {
     const std::string video_id = "video-" + u.id.substr(std::string("upload-").size());
     const auto record = videos_.upsert(video_id, {{"status", "preparing"}, {"uploadId", u.id}, {"title", u.filename}});
     send("video:upload:completed", {{"uploadId", u.id}, {"filename", u.filename}, {"videoId", video_id}});
-    hub_.notify_all("video:created", record);
+    hub_.publish({.name = "video:created", .data = record.dump(), .target = {Target::Kind::all, {}}}, PublishDone{});
     return false;
 }
 

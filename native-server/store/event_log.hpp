@@ -123,6 +123,9 @@ struct SqliteOptions {
     std::size_t batch_max = 1'000;      // events per transaction; 1: each event commits on its own
     std::chrono::microseconds batch_window{2'000};
     std::string vfs;                    // empty: SQLite's default ("unix"); tests use the fault VFS
+    // Appends waiting for the writer, at most: past it append() refuses at once (the route
+    // answers 503 with Retry-After) instead of queueing without bound behind a slow disk.
+    std::size_t max_pending = 100'000;
 };
 
 // Opens (creating it if needed) the database and reads its window. Throws ConfigError,

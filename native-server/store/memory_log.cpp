@@ -23,14 +23,23 @@ public:
         apply_ = std::move(apply);
     }
 
-    void stop() override {}
+    void stop() override {
+        std::lock_guard lock(mutex_);
+        stopped_ = true;
+    }
 
     void append(Event event, SteadyTime published_at, AppendDone done) override {
         EventPtr e;
         std::size_t delivered = 0;
         {
             // Numbering and applying under one lock: events reach the hub in id order.
-            std::lock_guard lock(mutex_);
+            std::unique_lock lock(mutex_);
+            if (stopped_) {
+                // As the other logs: nothing is accepted after stop().
+                lock.unlock();
+                if (done) done(nullptr, 0, "the server is stopping");
+                return;
+            }
             e = std::make_shared<const PublishedEvent>(numbering_.next(), std::move(event), now_ms(), published_at);
             history_.push_back(e);
             while (history_.size() > retention_.max_events) drop_front();
@@ -114,6 +123,7 @@ private:
     std::deque<EventPtr> history_;
     std::unordered_map<std::string, EventPtr> latest_;
     std::uint64_t dropped_up_to_ = 0;
+    bool stopped_ = false;
     LogStats stats_;
 };
 

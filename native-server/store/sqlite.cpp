@@ -53,6 +53,16 @@ std::int64_t Database::scalar(std::string_view sql) {
     return s.integer(0);
 }
 
+std::string Database::scalar_text(std::string_view sql) {
+    auto s = prepare(sql);
+    if (!s.step()) return {};
+    return std::string(s.text(0));
+}
+
+bool Database::read_only() const {
+    return sqlite3_db_readonly(db_, "main") == 1;
+}
+
 bool Database::in_transaction() const {
     return sqlite3_get_autocommit(db_) == 0;
 }

@@ -32,6 +32,10 @@ public:
     Statement prepare(std::string_view sql);
     // The single integer a statement returns (PRAGMA application_id, count(*)...).
     std::int64_t scalar(std::string_view sql);
+    // The single text a statement returns (PRAGMA journal_mode, PRAGMA quick_check).
+    std::string scalar_text(std::string_view sql);
+    // The file was opened read-only (write-protected): SQLite does not fail the open.
+    bool read_only() const;
     bool in_transaction() const;
     std::int64_t changes() const;
     sqlite3* handle() const noexcept { return db_; }

@@ -137,15 +137,22 @@ public:
     }
 
     void append(Event event, SteadyTime published_at, AppendDone done) override {
+        std::string refusal;
         {
             std::lock_guard lock(queue_mutex_);
-            if (!stopping_) {
+            if (stopping_) {
+                refusal = "the server is stopping";
+            } else if (queue_.size() >= options_.max_pending) {
+                refusal = "the store is behind: " + std::to_string(queue_.size()) +
+                          " writes are waiting; retry shortly";
+            } else {
                 queue_.push_back({std::move(event), published_at, std::move(done)});
                 if (queue_.size() == 1) queue_cv_.notify_one();
                 return;
             }
         }
-        if (done) done(nullptr, 0, "the server is stopping");
+        // Answered outside the lock: `done` may append again.
+        if (done) done(nullptr, 0, refusal);
     }
 
     std::vector<EventPtr> read_after(std::uint64_t after, std::size_t max) override {
@@ -190,7 +197,12 @@ public:
             if (oldest_kept_.step() && !oldest_kept_.is_null(0)) {
                 const auto earliest = static_cast<std::uint64_t>(oldest_kept_.integer(0));
                 if (earliest > w.earliest) {
-                    w.dropped_up_to = std::max(w.dropped_up_to, earliest - 1);
+                    // The newest expired event still in the table, not earliest - 1: ids
+                    // jump across a restart.
+                    sqlite::ResetOnExit reset_below(newest_below_);
+                    newest_below_.bind(1, static_cast<std::int64_t>(earliest));
+                    if (newest_below_.step() && !newest_below_.is_null(0))
+                        w.dropped_up_to = std::max(w.dropped_up_to, static_cast<std::uint64_t>(newest_below_.integer(0)));
                     w.earliest = earliest;
                 }
             } else {
@@ -244,14 +256,31 @@ private:
         return now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(options_.retention.max_age).count();
     }
 
+    void use_wal(sqlite::Database& db) {
+        // SQLite answers with the mode it is in: anything but wal (a file system without shared
+        // memory, a read-only directory) would lose the concurrency and durability we promise.
+        if (const auto mode = db.scalar_text("PRAGMA journal_mode=WAL"); mode != "wal")
+            throw ConfigError(options_.path + ": cannot use WAL mode (journal_mode is " + mode +
+                              "); put the data directory (--data-dir) on a local, writable file system");
+    }
+
     void open() {
         writer_db_.emplace(options_.path, options_.vfs);
         auto& db = *writer_db_;
+        if (db.read_only())
+            throw ConfigError(options_.path + " is read-only: the server cannot record events; make it writable "
+                              "(chmod u+w) or give another --data-dir");
+        // Corruption found now, not at the first read: bounded to the first problem found.
+        if (auto check = db.scalar_text("PRAGMA quick_check(1)"); check != "ok") {
+            std::replace(check.begin(), check.end(), '\n', ' ');  // one line
+            throw ConfigError(options_.path + " is corrupt (" + check +
+                              "); move it away (the history starts empty) or restore it from a backup");
+        }
         const auto app = db.scalar("PRAGMA application_id");
         const auto version = db.scalar("PRAGMA user_version");
         const auto tables = db.scalar("SELECT count(*) FROM sqlite_schema");
         if (app == 0 && version == 0 && tables == 0) {
-            db.exec("PRAGMA journal_mode=WAL");
+            use_wal(db);
             db.exec("BEGIN IMMEDIATE");
             db.exec(schema);
             db.exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str());
@@ -259,7 +288,7 @@ private:
             auto s = db.prepare("INSERT INTO meta(key, value) VALUES('origin', ?), ('dropped_up_to', 0), ('last_id', 0)");
             s.bind(1, static_cast<std::int64_t>(numbering_.origin())).run();
             db.exec("COMMIT");
-            SSEBUS_LOG(info, "store created", {"store", "sqlite"}, {"file", options_.path});
+            SSEBUS_LOG(debug, "store created", {"store", "sqlite"}, {"file", options_.path});
         } else if (app != application_id) {
             throw ConfigError(options_.path + ": not an ssebus event log (a SQLite database of another application, "
                               "application_id " + std::to_string(app) + "); move it away or give another --data-dir");
@@ -268,7 +297,7 @@ private:
                               ", this server reads version " + std::to_string(schema_version) +
                               "; move it away or run the server that wrote it");
         } else {
-            db.exec("PRAGMA journal_mode=WAL");
+            use_wal(db);
         }
         // NORMAL in WAL mode: a commit is durable once it is in the WAL file, which survives
         // a crash or kill -9 of the process; the WAL is synced at checkpoints, so an OS
@@ -283,8 +312,10 @@ private:
             "data=excluded.data, stream=excluded.stream, target_kind=excluded.target_kind, "
             "target_id=excluded.target_id, retry=excluded.retry, message=excluded.message");
         set_meta_ = db.prepare("UPDATE meta SET value = ? WHERE key = ?");
-        delete_oldest_ = db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)");
-        delete_older_ = db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? ORDER BY id LIMIT ?)");
+        // RETURNING id: the newest id actually deleted is what dropped_up_to records (ids
+        // jump across a restart, so the new earliest id - 1 would claim ids never issued).
+        delete_oldest_ = db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?) RETURNING id");
+        delete_older_ = db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? ORDER BY id LIMIT ?) RETURNING id");
         trim_latest_ = db.prepare("DELETE FROM latest WHERE name IN (SELECT name FROM latest ORDER BY id LIMIT ?)");
         put_record_ = db.prepare(
             "INSERT INTO records(kind, id, seq, value) VALUES(?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM records), ?) "
@@ -311,7 +342,9 @@ private:
         reader_->exec("PRAGMA busy_timeout=2000");
         read_after_ = reader_->prepare(std::string(select_columns) + "events WHERE id > ? ORDER BY id LIMIT ?");
         oldest_kept_ = reader_->prepare("SELECT min(id) FROM events WHERE ts >= ?");
-        SSEBUS_LOG(info, "store opened", {"store", "sqlite"}, {"file", options_.path}, {"events", count_},
+        newest_below_ = reader_->prepare("SELECT max(id) FROM events WHERE id < ?");
+        any_older_ = reader_->prepare("SELECT 1 FROM events WHERE ts < ? LIMIT 1");
+        SSEBUS_LOG(debug, "store opened", {"store", "sqlite"}, {"file", options_.path}, {"events", count_},
                    {"earliest", window_.earliest}, {"newest", window_.newest}, {"types", latest_names_.size()});
     }
 
@@ -326,7 +359,12 @@ private:
                 const bool busy = retention_pending();
                 queue_cv_.wait_for(lock, busy ? std::chrono::milliseconds(0) : std::chrono::milliseconds(250),
                                    [&] { return stopping_ || !queue_.empty(); });
-                if (queue_.empty() && stopping_) return;
+                if (queue_.empty() && stopping_) {
+                    lock.unlock();
+                    // Records of a batch that failed: one last try before stopping.
+                    if (!unwritten_records_.empty()) commit(batch);
+                    return;
+                }
                 take(batch, lock);
             }
             if (!batch.empty()) commit(batch);
@@ -352,12 +390,42 @@ private:
         }
     }
 
+    // A failed transaction's end: ROLLBACK if one is open, ignoring its own failure (the
+    // error being reported is the one that matters).
+    static void rollback_quietly(sqlite::Database& db) {
+        if (!db.in_transaction()) return;
+        try {
+            db.exec("ROLLBACK");
+        } catch (const sqlite::Error&) {
+        }
+    }
+
+    // The store cannot write: not ready until a probe succeeds; logged once per outage.
+    void mark_unhealthy(const std::string& error, const char* during, std::size_t refused) {
+        bool was_ready;
+        {
+            std::lock_guard lock(window_mutex_);
+            was_ready = health_.ready;
+            health_ = {false, "the store cannot write: " + error};
+            stats_.failed_writes += refused;
+        }
+        if (was_ready)
+            SSEBUS_LOG(error, "store write failed", {"store", "sqlite"}, {"file", options_.path}, {"reason", error},
+                       {"during", during}, {"refused", refused});
+    }
+
     bool healthy() {
         std::lock_guard lock(window_mutex_);
         return health_.ready;
     }
 
     void commit(std::vector<Pending>& batch) {
+        if (!unwritten_records_.empty()) {
+            // They were put before anything in this batch.
+            batch.insert(batch.begin(), std::make_move_iterator(unwritten_records_.begin()),
+                         std::make_move_iterator(unwritten_records_.end()));
+            unwritten_records_.clear();
+        }
         auto& db = *writer_db_;
         const auto began = std::chrono::steady_clock::now();
         const auto last_before = numbering_.last();
@@ -380,7 +448,6 @@ private:
                 insert_.run();
                 bind_event(upsert_latest_, *e, 1);
                 upsert_latest_.run();
-                latest_names_.insert(e->event().name);
                 committed.push_back(std::move(e));
             };
             for (auto& p : batch) write(p);
@@ -410,29 +477,24 @@ private:
             db.exec("COMMIT");
         } catch (const sqlite::Error& e) {
             error = describe(e);
-            if (db.in_transaction()) {
-                try {
-                    db.exec("ROLLBACK");
-                } catch (const sqlite::Error&) {
-                }
-            }
+            rollback_quietly(db);
         }
         const auto took = std::chrono::steady_clock::now() - began;
+        if (error.empty())
+            // Only names whose rows committed: a rolled-back name would make trim_latest_
+            // delete real rows of other names.
+            for (auto& e : committed)
+                if (e) latest_names_.insert(e->event().name);
         if (!error.empty()) {
             numbering_.rewind(last_before);
             std::size_t refused = 0;
             for (auto& p : batch)
                 if (!p.record) ++refused;
-            bool was_ready;
-            {
-                std::lock_guard lock(window_mutex_);
-                was_ready = health_.ready;
-                health_ = {false, "the store cannot write: " + error};
-                stats_.failed_writes += refused;
-            }
-            if (was_ready)
-                SSEBUS_LOG(error, "store write failed", {"store", "sqlite"}, {"file", options_.path}, {"reason", error},
-                           {"refused", refused});
+            mark_unhealthy(error, "commit", refused);
+            // A record has no one to answer: it is kept for the next batch, not dropped (a
+            // 202'd video:created must keep its record).
+            for (auto& p : batch)
+                if (p.record) unwritten_records_.push_back(std::move(p));
             for (auto& p : batch)
                 if (p.done) p.done(nullptr, 0, "the store cannot write: " + error);
             return;
@@ -487,67 +549,63 @@ private:
     // latest-of-each-type table past its cap.
     void retain() {
         auto& db = *writer_db_;
-        std::uint64_t count, newest;
+        std::uint64_t count;
         {
             std::lock_guard lock(window_mutex_);
             count = count_;
-            newest = window_.newest;
         }
         const bool by_age = options_.retention.max_age.count() > 0;
         const bool by_count = count > options_.retention.max_events;
         const bool latest_over = latest_names_.size() > max_latest_types;
         if (!by_count && !by_age && !latest_over) return;
-        if (by_age && !by_count && !latest_over) {
-            // Only when something is old enough: cheap thanks to the ts index.
-            std::lock_guard read(read_mutex_);
-            auto s = reader_->prepare("SELECT 1 FROM events WHERE ts < ? LIMIT 1");
-            s.bind(1, oldest_ts());
-            if (!s.step()) return;
-        }
         try {
+            if (by_age && !by_count && !latest_over) {
+                // Only when something is old enough: cheap thanks to the ts index. (Inside
+                // the try: a read error here is a store failure, not std::terminate.)
+                std::lock_guard read(read_mutex_);
+                sqlite::ResetOnExit reset(any_older_);
+                any_older_.bind(1, oldest_ts());
+                if (!any_older_.step()) return;
+            }
             db.exec("BEGIN IMMEDIATE");
             std::int64_t deleted = 0;
+            std::uint64_t newest_deleted = 0;
+            auto drain = [&](sqlite::Statement& s) {
+                sqlite::ResetOnExit reset(s);
+                while (s.step()) {
+                    ++deleted;
+                    newest_deleted = std::max(newest_deleted, static_cast<std::uint64_t>(s.integer(0)));
+                }
+            };
             if (by_count) {
                 delete_oldest_.bind(1, std::min<std::int64_t>(delete_batch, static_cast<std::int64_t>(count - options_.retention.max_events)));
-                delete_oldest_.run();
-                deleted += db.changes();
+                drain(delete_oldest_);
             }
             if (by_age) {
                 delete_older_.bind(1, oldest_ts()).bind(2, delete_batch);
-                delete_older_.run();
-                deleted += db.changes();
+                drain(delete_older_);
             }
             if (latest_over) {
                 trim_latest_.bind(1, static_cast<std::int64_t>(latest_names_.size() - max_latest_types)).run();
                 load_latest_names();
             }
             const auto earliest = static_cast<std::uint64_t>(db.scalar("SELECT coalesce(min(id), 0) FROM events"));
-            // Everything below the new earliest id is gone (or never existed).
-            const std::uint64_t dropped = earliest == 0 ? newest : earliest - 1;
-            set_meta_.bind(1, static_cast<std::int64_t>(dropped)).bind(2, "dropped_up_to").run();
+            std::uint64_t dropped;
+            {
+                std::lock_guard lock(window_mutex_);
+                dropped = std::max(window_.dropped_up_to, newest_deleted);
+            }
+            if (deleted > 0) set_meta_.bind(1, static_cast<std::int64_t>(dropped)).bind(2, "dropped_up_to").run();
             db.exec("COMMIT");
             std::lock_guard lock(window_mutex_);
             count_ -= std::min<std::uint64_t>(count_, static_cast<std::uint64_t>(deleted));
             window_.earliest = earliest;
             if (deleted > 0) window_.dropped_up_to = std::max(window_.dropped_up_to, dropped);
         } catch (const sqlite::Error& e) {
-            if (db.in_transaction()) {
-                try {
-                    db.exec("ROLLBACK");
-                } catch (const sqlite::Error&) {
-                }
-            }
+            rollback_quietly(db);
             // A store that cannot delete cannot write either: report it, and probe until it can
             // (rather than retrying the deletion at once, again and again).
-            bool was_ready;
-            {
-                std::lock_guard lock(window_mutex_);
-                was_ready = health_.ready;
-                health_ = {false, "the store cannot write: " + describe(e)};
-            }
-            if (was_ready)
-                SSEBUS_LOG(error, "store write failed", {"store", "sqlite"}, {"file", options_.path},
-                           {"reason", describe(e)}, {"during", "retention"});
+            mark_unhealthy(describe(e), "retention", 0);
         }
     }
 
@@ -559,12 +617,7 @@ private:
             probe_.bind(1, now_ms()).run();
             db.exec("COMMIT");
         } catch (const sqlite::Error& e) {
-            if (db.in_transaction()) {
-                try {
-                    db.exec("ROLLBACK");
-                } catch (const sqlite::Error&) {
-                }
-            }
+            rollback_quietly(db);
             return;
         }
         {
@@ -595,10 +648,13 @@ private:
     std::optional<sqlite::Database> reader_;
     sqlite::Statement read_after_ = placeholder();
     sqlite::Statement oldest_kept_ = placeholder();
+    sqlite::Statement newest_below_ = placeholder();
+    sqlite::Statement any_older_ = placeholder();
 
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     std::deque<Pending> queue_;
+    std::vector<Pending> unwritten_records_;  // the writer's: records of a failed batch
     bool stopping_ = false;
     std::thread writer_;
 

@@ -309,6 +309,6 @@ TEST_CASE("close_all sends every subscriber its final comment; stats count strea
     const auto stats = hub.stats();
     CHECK(stats.closed_by_reason == std::map<std::string, std::uint64_t>{
                                         {"client_gone", 0}, {"rotated", 0}, {"shutdown", 2},
-                                        {"slow_client", 1}, {"write_failed", 0}});
+                                        {"slow_client", 1}, {"store_failed", 0}, {"write_failed", 0}});
     CHECK(stats.to_json()["closed_by_reason"]["shutdown"] == 2);
 }

@@ -4,10 +4,13 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "server_support.hpp"
-#include "store/fault_vfs.hpp"
+#include "fault_vfs.hpp"
 #include "store/sqlite.hpp"
 
 using namespace ssebus::server;
@@ -133,7 +136,55 @@ TEST_CASE("a store that cannot write: 503 with Retry-After, streams stay open, h
         CHECK(std::stoull(e->id) == id);
         CHECK(e->name != "refused");
     }
-    CHECK_FALSE(client.next(200ms));
+    // Nothing else comes before an event published now: no refused event was kept.
+    REQUIRE(publish(s.port(), {{"event", "sentinel"}}).status == 202);
+    const auto next = client.next();
+    REQUIRE(next);
+    CHECK(next->name == "sentinel");
+}
+
+TEST_CASE("stopping the server while publishers are in flight answers or refuses each of them, and loses no 202") {
+    store::fault_vfs::install();
+    TempDir dir;
+    auto c = sqlite_config(dir.path);
+    c.store_vfs = store::fault_vfs::name;
+    c.demo = true;  // the demo chains publish too, and are stopped with the rest
+    std::mutex mutex;
+    std::vector<std::uint64_t> acknowledged;
+    {
+        TestServer s(c);
+        // Slow commits, so that appends are still queued when stop() begins.
+        store::fault_vfs::slow_writes(5ms);
+        std::atomic<bool> running{true};
+        std::atomic<int> answered{0};
+        std::vector<std::thread> publishers;
+        for (int p = 0; p < 8; ++p)
+            publishers.emplace_back([&, p] {
+                for (int i = 0; running.load(); ++i) {
+                    try {
+                        const auto r = publish(s.port(), {{"event", "burst"}, {"data", {{"p", p}, {"i", i}}}});
+                        if (r.status == 202) {
+                            std::lock_guard lock(mutex);
+                            acknowledged.push_back(r.json()["id"].get<std::uint64_t>());
+                        }
+                        ++answered;
+                    } catch (const std::exception&) {
+                        // The server is gone: the connection was refused or closed.
+                    }
+                }
+            });
+        REQUIRE(eventually([&] { return answered.load() >= 16; }));
+        s.server.stop();
+        running = false;
+        for (auto& t : publishers) t.join();
+        store::fault_vfs::slow_writes(0ms);
+    }
+    REQUIRE_FALSE(acknowledged.empty());
+    std::sort(acknowledged.begin(), acknowledged.end());
+    TestServer s(sqlite_config(dir.path));
+    std::set<std::uint64_t> retained;
+    for (const auto& e : s.server.hub().log().read_after(acknowledged.front() - 1, 1'000'000)) retained.insert(e->id());
+    for (const auto id : acknowledged) CHECK(retained.count(id) == 1);
 }
 
 TEST_CASE("bad files: each is a one-line start error naming the file and what to do") {
@@ -153,6 +204,26 @@ TEST_CASE("bad files: each is a one-line start error naming the file and what to
         CHECK(contains(e, "move"));
         CHECK(e.find('\n') == std::string::npos);
         CHECK(std::filesystem::file_size(db) == 8192);  // left as it was
+    }
+    SECTION("an events.db whose events table is damaged: found at open, not at the first read") {
+        {
+            TestServer s(sqlite_config(dir.path));
+            for (int i = 0; i < 300; ++i)
+                REQUIRE(publish(s.port(), {{"event", "tick"}, {"data", std::string(200, 'x')}}).status == 202);
+        }
+        REQUIRE(std::filesystem::file_size(db) > 8 * 4096);
+        {
+            // Garbage over pages 4 to 7: b-tree pages of the history, past the schema page.
+            std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(3 * 4096);
+            const std::string garbage(4 * 4096, '\xa5');
+            f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+        }
+        const auto e = start_error(sqlite_config(dir.path));
+        CHECK(contains(e, db.string()));
+        INFO(e);
+        CHECK(contains(e, "move it away"));
+        CHECK(e.find('\n') == std::string::npos);
     }
     SECTION("a foreign events.db: a SQLite database of another application") {
         {

@@ -16,7 +16,7 @@
 #include "server.hpp"
 #include "server_support.hpp"
 #include "store/event_log.hpp"
-#include "store/fault_vfs.hpp"
+#include "fault_vfs.hpp"
 #include "store/sqlite.hpp"
 
 using namespace ssebus::server;
@@ -238,6 +238,35 @@ TEMPLATE_TEST_CASE("the Log contract", "[store]", StoreKinds) {
     }
 }
 
+TEMPLATE_TEST_CASE("the Log contract: stop() commits what was appended and runs every done", "[store]", StoreKinds) {
+    TempDir dir;
+    auto log = TestType::open(dir.path, {.max_events = 10'000});
+    std::mutex mutex;
+    std::vector<std::uint64_t> applied, done;
+    log->start([&](const EventPtr& e) {
+        std::lock_guard lock(mutex);
+        applied.push_back(e->id());
+        return std::size_t{0};
+    });
+    for (int i = 0; i < 500; ++i)
+        log->append({.name = "e", .data = std::to_string(i)}, std::chrono::steady_clock::now(),
+                    [&](EventPtr e, std::size_t, const std::string&) {
+                        std::lock_guard lock(mutex);
+                        if (e) done.push_back(e->id());
+                    });
+    log->stop();
+    std::lock_guard lock(mutex);
+    CHECK(done.size() == 500);
+    CHECK(done == applied);
+    CHECK(std::is_sorted(done.begin(), done.end()));
+    CHECK(std::adjacent_find(done.begin(), done.end()) == done.end());
+    // After stop, an append is refused at once, with a reason.
+    std::string refusal;
+    log->append({.name = "late"}, std::chrono::steady_clock::now(),
+                [&](EventPtr e, std::size_t, const std::string& error) { refusal = e ? "accepted" : error; });
+    CHECK(refusal == "the server is stopping");
+}
+
 TEST_CASE("the hub reads replays older than its ring from the log, page by page") {
     TempDir dir;
     for (const bool sqlite : {false, true}) {
@@ -274,6 +303,163 @@ TEST_CASE("the hub reads replays older than its ring from the log, page by page"
     }
 }
 
+TEST_CASE("a replay that selects few events reads one page per call, frames or not") {
+    TempDir dir;
+    Hub hub(HubOptions{.history_size = 100'000, .ring_size = 10, .first_id = 1},
+            SqliteKind::open(dir.path, {.max_events = 100'000}, 1));
+    for (int i = 0; i < 3'000; ++i) hub.notify_all("e", i);
+    hub.publish(Event{.name = "rare", .data = "1", .stream = "rare"});
+    for (int i = 0; i < 100; ++i) hub.notify_all("e", i);
+    struct Sink : Subscriber {
+        void deliver(const Frame&, SteadyTime) override {}
+        void close(const Frame&) override {}
+    };
+    auto sub = std::make_shared<Sink>();
+    auto subscription = std::make_shared<Subscription>(Subscription{.filter = {.global = false, .streams = {"rare"}}});
+    auto replay = hub.replay_first(sub, subscription, 0, 1'000);
+    // The first page (ids 1..1000) selects nothing, and the call returns after it.
+    CHECK(replay.frames.empty());
+    CHECK_FALSE(replay.attached);
+    CHECK(replay.after == 1'000);
+    std::vector<std::string> got;
+    int calls = 1;
+    while (!replay.attached) {
+        replay = hub.replay_more(sub, subscription, replay.after, 1'000);
+        for (auto& f : replay.frames) got.push_back(*f);
+        ++calls;
+    }
+    CHECK(calls >= 4);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].find("event: rare") != std::string::npos);
+    hub.detach(sub.get());
+}
+
+TEST_CASE("a stream still catching up is counted, and closed with the others") {
+    Hub hub(HubOptions{.history_size = 1'000, .ring_size = 10, .first_id = 1});
+    for (int i = 0; i < 100; ++i) hub.notify_all("e", i);
+    struct Closable : Subscriber {
+        void deliver(const Frame&, SteadyTime) override {}
+        void close(const Frame& f) override { closed_with = *f; }
+        std::string closed_with;
+    };
+    auto sub = std::make_shared<Closable>();
+    const auto replay = hub.replay_first(sub, std::make_shared<Subscription>(), 0, 10);
+    REQUIRE_FALSE(replay.attached);
+    CHECK(hub.stats().active_clients == 1);
+    CHECK(hub.subscriber_count() == 1);
+    hub.close_all("server shutting down");
+    CHECK(sub->closed_with == ": server shutting down\n\n");
+    hub.detach(sub.get());
+    CHECK(hub.stats().active_clients == 0);
+}
+
+TEST_CASE("retention between the pages of a replay: the client is told of the gap, not skipped silently") {
+    TempDir dir;
+    for (const bool sqlite : {false, true}) {
+        INFO((sqlite ? "sqlite" : "memory"));
+        const Retention retention{.max_events = 20};
+        std::filesystem::create_directories(dir.path / "p");
+        Hub hub(HubOptions{.history_size = 20, .ring_size = 5, .first_id = 1},
+                sqlite ? SqliteKind::open(dir.path / "p", retention, 1) : MemoryKind::open(dir.path, retention, 1));
+        for (int i = 0; i < 20; ++i) hub.notify_all("e", i);
+        struct Sink : Subscriber {
+            void deliver(const Frame&, SteadyTime) override {}
+            void close(const Frame&) override {}
+        };
+        auto sub = std::make_shared<Sink>();
+        auto subscription = std::make_shared<Subscription>();
+        const auto first = hub.replay_first(sub, subscription, 0, 5);
+        REQUIRE_FALSE(first.attached);
+        REQUIRE(first.after == 5);
+        // Retention removes 1..20 while the client reads its first page.
+        for (int i = 0; i < 20; ++i) hub.notify_all("e", i);
+        REQUIRE(eventually([&] { return hub.log().window().dropped_up_to >= 20; }));
+        const auto next = hub.replay_more(sub, subscription, first.after, 5);
+        REQUIRE_FALSE(next.frames.empty());
+        const auto& gap = *next.frames.front();
+        CHECK(gap.find("event: ssebus:gap") != std::string::npos);
+        CHECK(gap.find(R"("requested":5)") != std::string::npos);
+        CHECK(gap.find(R"("earliest":21)") != std::string::npos);
+        CHECK(hub.stats().gaps_reported == 1);
+        hub.detach(sub.get());
+    }
+}
+
+TEST_CASE("across a restart's id jump, a client that has every event gets no gap") {
+    TempDir dir;
+    const Retention retention{.max_events = 5};
+    {
+        Started run(SqliteKind::open(dir.path, retention, 1));
+        for (int i = 0; i < 10; ++i) run.append("first-run");
+        REQUIRE(eventually([&] { return run.log->window().earliest == 6; }));
+    }
+    // The next run numbers from 1,000: ids 11..999 were never issued.
+    Hub hub(HubOptions{.history_size = 5, .ring_size = 2, .first_id = 1'000}, SqliteKind::open(dir.path, retention, 1'000));
+    for (int i = 0; i < 5; ++i) hub.notify_all("second-run", i);
+    REQUIRE(eventually([&] { return hub.log().window().earliest == 1'000; }));
+    CHECK(hub.log().window().dropped_up_to == 10);
+    struct Sink : Subscriber {
+        void deliver(const Frame&, SteadyTime) override {}
+        void close(const Frame&) override {}
+    };
+    auto sub = std::make_shared<Sink>();
+    // The client saw 10, the last event of the first run: it missed nothing.
+    const auto frames = hub.attach(sub, std::make_shared<Subscription>(), 10);
+    REQUIRE(frames.size() == 5);
+    for (const auto& f : frames) CHECK(f->find("ssebus:gap") == std::string::npos);
+    CHECK(hub.stats().gaps_reported == 0);
+    hub.detach(sub.get());
+}
+
+TEST_CASE("a writer that falls behind: appends past max_pending are refused at once, the others commit") {
+    fault_vfs::install();
+    TempDir dir;
+    auto log = make_sqlite_log({.path = (dir.path / "events.db").string(), .retention = {.max_events = 1'000},
+                                .first_id = 1, .batch_max = 1, .vfs = fault_vfs::name, .max_pending = 3});
+    log->start([](const EventPtr&) { return std::size_t{0}; });
+    fault_vfs::slow_writes(20ms);
+    std::mutex mutex;
+    std::vector<std::uint64_t> committed;
+    std::vector<std::string> refused;
+    for (int i = 0; i < 20; ++i)
+        log->append({.name = "e", .data = "null"}, std::chrono::steady_clock::now(),
+                    [&](EventPtr e, std::size_t, const std::string& error) {
+                        std::lock_guard lock(mutex);
+                        if (e) committed.push_back(e->id());
+                        else refused.push_back(error);
+                    });
+    log->stop();
+    fault_vfs::slow_writes(0ms);
+    REQUIRE(committed.size() + refused.size() == 20);
+    REQUIRE_FALSE(refused.empty());
+    CHECK(refused.front().find("behind") != std::string::npos);
+    CHECK(committed.size() >= 3);
+    log.reset();
+    auto reopened = make_sqlite_log({.path = (dir.path / "events.db").string(), .retention = {.max_events = 1'000}});
+    CHECK(ids_of(reopened->read_after(0, 100)) == committed);
+}
+
+TEST_CASE("a record put in a batch that failed is written with the next batch, not dropped") {
+    fault_vfs::install();
+    TempDir dir;
+    const auto path = (dir.path / "events.db").string();
+    {
+        Started run(make_sqlite_log({.path = path, .retention = {.max_events = 1'000}, .first_id = 1, .vfs = fault_vfs::name}));
+        fault_vfs::arm(SQLITE_FULL);
+        run.log->put_record("video", "v1", std::string(R"({"title":"kept"})"));
+        CHECK_FALSE(run.append("refused"));
+        fault_vfs::disarm();
+        REQUIRE(eventually([&] { return run.log->health().ready; }));
+        REQUIRE(run.append("accepted"));
+    }
+    auto reopened = make_sqlite_log({.path = path, .retention = {.max_events = 1'000}});
+    const auto records = reopened->records("video");
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].first == "v1");
+    CHECK(records[0].second == R"({"title":"kept"})");
+    CHECK(names_of(reopened->read_after(0, 10)) == std::vector<std::string>{"accepted"});
+}
+
 TEST_CASE("paged replays race publishing: no gap, no duplicate") {
     TempDir dir;
     Hub hub(HubOptions{.history_size = 100'000, .ring_size = 20, .first_id = 1},
@@ -308,41 +494,4 @@ TEST_CASE("paged replays race publishing: no gap, no duplicate") {
     }
     stop = true;
     publisher.join();
-}
-
-TEST_CASE("durations: seconds, or with s, m, h, d") {
-    CHECK(parse_duration("0") == std::chrono::seconds(0));
-    CHECK(parse_duration("90") == std::chrono::seconds(90));
-    CHECK(parse_duration("90s") == std::chrono::seconds(90));
-    CHECK(parse_duration("15m") == std::chrono::seconds(900));
-    CHECK(parse_duration("2h") == std::chrono::seconds(7'200));
-    CHECK(parse_duration("7d") == std::chrono::seconds(604'800));
-    CHECK_FALSE(parse_duration(""));
-    CHECK_FALSE(parse_duration("m"));
-    CHECK_FALSE(parse_duration("-5"));
-    CHECK_FALSE(parse_duration("1.5h"));
-    CHECK_FALSE(parse_duration("10w"));
-}
-
-TEST_CASE("the command line's store: sqlite by default, with a history to match; memory on request") {
-    int exit_code = 0;
-    const char* defaults[] = {"ssebus-server"};
-    auto c = parse_config(1, defaults, exit_code);
-    REQUIRE(c);
-    CHECK(c->store == "sqlite");
-    CHECK(c->history_size == 1'000'000);
-    CHECK(c->history_max_age == std::chrono::seconds(0));
-    CHECK(c->store_batch == 1'000);
-    const char* memory[] = {"ssebus-server", "--store", "memory", "--history-max-age", "2h"};
-    c = parse_config(5, memory, exit_code);
-    REQUIRE(c);
-    CHECK(c->store == "memory");
-    CHECK(c->history_size == 10'000);
-    CHECK(c->history_max_age == std::chrono::hours(2));
-    const char* bad_age[] = {"ssebus-server", "--history-max-age", "soon"};
-    CHECK_FALSE(parse_config(3, bad_age, exit_code));
-    CHECK(exit_code != 0);
-    const char* bad_store[] = {"ssebus-server", "--store", "disk"};
-    CHECK_FALSE(parse_config(3, bad_store, exit_code));
-    CHECK(exit_code != 0);
 }

@@ -1,15 +1,17 @@
-#include "store/fault_vfs.hpp"
+#include "fault_vfs.hpp"
 
 #include <sqlite3.h>
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 namespace ssebus::server::store::fault_vfs {
 
 namespace {
 
 std::atomic<int> armed{SQLITE_OK};
+std::atomic<long> write_delay_ms{0};
 sqlite3_vfs* real_vfs = nullptr;
 sqlite3_vfs shim{};
 sqlite3_io_methods methods{};
@@ -27,6 +29,7 @@ int x_close(sqlite3_file* f) { return real_methods(f).xClose(of(f)->real()); }
 int x_read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) { return real_methods(f).xRead(of(f)->real(), p, n, off); }
 int x_write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
     if (const int e = armed.load(); e != SQLITE_OK) return e == SQLITE_IOERR ? SQLITE_IOERR_WRITE : e;
+    if (const long ms = write_delay_ms.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return real_methods(f).xWrite(of(f)->real(), p, n, off);
 }
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
@@ -110,6 +113,10 @@ void arm(int sqlite_error) {
 
 void disarm() {
     armed.store(SQLITE_OK);
+}
+
+void slow_writes(std::chrono::milliseconds delay) {
+    write_delay_ms.store(static_cast<long>(delay.count()));
 }
 
 }  // namespace ssebus::server::store::fault_vfs
