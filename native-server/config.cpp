@@ -49,6 +49,7 @@ struct Raw {
     std::string log_level;
     std::string log_format = "text";
     std::string history_max_age = "0";
+    std::string store_sync = "normal";
 };
 
 void add_listening_flags(CLI::App& app, Config& c) {
@@ -93,6 +94,9 @@ void add_limit_flags(CLI::App& app, Config& c, Raw& raw) {
     app.add_option("--store-batch", c.store_batch,
                    "sqlite: most events per transaction (group commit; 1: every event commits on its own)")
         ->envname("SSEBUS_STORE_BATCH")->capture_default_str()->check(CLI::Range(1, 100'000));
+    app.add_option("--store-sync", raw.store_sync,
+                   "sqlite: normal (a commit survives a crash or kill -9) or full (also a power loss: an fsync per commit)")
+        ->envname("SSEBUS_STORE_SYNC")->capture_default_str()->check(CLI::IsMember({"normal", "full"}));
     app.add_option("--heartbeat-ms", raw.heartbeat_ms, "Comment heartbeat interval")
         ->envname("SSEBUS_HEARTBEAT_MS")->capture_default_str()->check(CLI::Range(10, 3'600'000));
     app.add_option("--stream-max-age-ms", raw.max_age_ms, "Close each stream after this long (0: never); clients resume")
@@ -189,6 +193,7 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     c.demo_step = std::chrono::milliseconds(raw.demo_step_ms);
     c.stream_max_age = std::chrono::milliseconds(raw.max_age_ms);
     c.history_max_age = *parse_duration(raw.history_max_age);
+    c.store_sync_full = raw.store_sync == "full";
     // SQLite keeps the history on disk, so it can keep far more: the ring in memory stays
     // at 10,000 events whatever the store.
     if (c.history_size == 0) c.history_size = c.store == "sqlite" ? 1'000'000 : 10'000;

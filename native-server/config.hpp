@@ -26,6 +26,7 @@ struct Config {
     std::size_t history_size = 10'000;        // retained events (the command line's sqlite default: 1,000,000)
     std::chrono::seconds history_max_age{0};  // retained events' age limit; 0: none
     std::size_t store_batch = 1'000;          // sqlite: events per transaction (1: each commits on its own)
+    bool store_sync_full = false;             // sqlite: synchronous=FULL, an fsync per commit (--store-sync full)
     std::string store_vfs;                    // sqlite: the VFS (tests: the fault VFS); empty: SQLite's default
     std::chrono::milliseconds heartbeat{15'000};
     std::chrono::milliseconds stream_max_age{0};  // 0: streams are never rotated

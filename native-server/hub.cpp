@@ -57,6 +57,7 @@ nlohmann::json HubStats::to_json() const {
         {"last_id", last_id},
         {"store",
          {{"kind", store_kind},
+          {"durability", store_durability},
           {"ready", store_health.ready},
           {"reason", store_health.reason},
           {"earliest_id", store_window.earliest},
@@ -459,6 +460,7 @@ std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& p
 HubStats Hub::stats() const {
     HubStats s;
     s.store_kind = std::string(log_->kind());
+    s.store_durability = std::string(log_->durability());
     s.store_window = log_->window();
     s.store_health = log_->health();
     s.store = log_->stats();

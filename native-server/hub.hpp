@@ -176,6 +176,7 @@ struct HubStats {
     std::uint64_t history_earliest_id = 0;
     std::uint64_t last_id = 0;
     std::string store_kind;             // "memory", "sqlite"
+    std::string store_durability;       // store::Log::durability()
     store::Window store_window;
     store::Health store_health;
     store::LogStats store;

@@ -71,7 +71,8 @@ std::unique_ptr<store::Log> Server::open_log(const Config& c) {
     if (c.data_dir.empty()) throw ConfigError("--store sqlite needs a data directory (--data-dir)");
     DataDir dir(c.data_dir);
     return store::make_sqlite_log({.path = (dir.path() / "events.db").string(), .retention = retention,
-                                   .first_id = c.first_id, .batch_max = c.store_batch, .vfs = c.store_vfs});
+                                   .first_id = c.first_id, .batch_max = c.store_batch,
+                                   .sync_full = c.store_sync_full, .vfs = c.store_vfs});
 }
 
 Server::Server(Config config) try

@@ -2,7 +2,7 @@
 // Durable history benchmark: what the event log behind the hub costs a publisher, per store.
 //
 //   node bench/store/run.js [--duration 5] [--publishers 16] [--paced-rate 1000] [--paced-duration 5]
-//                           [--replay 100000] [--modes memory,sqlite,sqlite-each]
+//                           [--replay 100000] [--modes memory,sqlite,sqlite-each,sqlite-full,sqlite-each-full]
 //                           [--each-args "--store-batch 1"] [--rounds 2] [--ssebus-server PATH] [--out results.json]
 //
 // For each mode, a fresh ssebus-server on 127.0.0.1 (port 0) with a temporary data directory:
@@ -12,7 +12,9 @@
 //      the publish-ack latency (p50/p99/max).
 // Modes: `memory` (--store memory), `sqlite` (group commit, the default), `sqlite-each`
 // (sqlite committing every event on its own, the way Mercure's Bolt transport works: the
-// server flags in --each-args; skipped with a note when --help does not list them).
+// server flags in --each-args; skipped with a note when --help does not list them), and the
+// same two with `--store-sync full` (an fsync per commit): `sqlite-full` (group commit) and
+// `sqlite-each-full` (an fsync per event, which is what Bolt's commit-per-publish costs).
 // The modes run in turn, `rounds` times (the machine is shared: the table keeps each mode's
 // best round, by throughput and by paced p99 separately). Then the replay: `replay` events published to a sqlite server, the server stopped and
 // started again on the same data directory (so the history comes from disk), and one client
@@ -44,7 +46,7 @@ function parseArgs(argv) {
     pacedRate: 1000,
     pacedDuration: 5,
     replay: 100_000,
-    modes: ['memory', 'sqlite', 'sqlite-each'],
+    modes: ['memory', 'sqlite', 'sqlite-each', 'sqlite-full', 'sqlite-each-full'],
     eachArgs: ['--store-batch', '1'],
     rounds: 2,
     server: path.join(root, 'build/native/ssebus-server'),
@@ -84,7 +86,7 @@ function parseArgs(argv) {
       default: die(`unknown option ${a} (see --help)`);
     }
   }
-  for (const m of opts.modes) if (!['memory', 'sqlite', 'sqlite-each'].includes(m)) die(`--modes: unknown mode ${m}`);
+  for (const m of opts.modes) if (!['memory', 'sqlite', 'sqlite-each', 'sqlite-full', 'sqlite-each-full'].includes(m)) die(`--modes: unknown mode ${m}`);
   return opts;
 }
 
@@ -313,14 +315,16 @@ async function main() {
     memory: ['--store', 'memory'],
     sqlite: ['--store', 'sqlite'],
     'sqlite-each': ['--store', 'sqlite', ...opts.eachArgs],
+    'sqlite-full': ['--store', 'sqlite', '--store-sync', 'full'],
+    'sqlite-each-full': ['--store', 'sqlite', ...opts.eachArgs, '--store-sync', 'full'],
   };
   const missingFlags = opts.eachArgs.filter((a) => a.startsWith('--') && !help.stdout.includes(a.split('=')[0]));
   const results = {};
   const notes = [];
 
   const modes = opts.modes.filter((mode) => {
-    if (mode !== 'sqlite-each' || missingFlags.length === 0) return true;
-    notes.push(`sqlite-each skipped: ssebus-server --help lists no ${missingFlags.join(', ')} (set the mode's flags with --each-args)`);
+    if (!mode.startsWith('sqlite-each') || missingFlags.length === 0) return true;
+    notes.push(`${mode} skipped: ssebus-server --help lists no ${missingFlags.join(', ')} (set the mode's flags with --each-args)`);
     return false;
   });
   for (let round = 1; round <= opts.rounds; round++) {
@@ -357,7 +361,8 @@ async function main() {
     `| store | acked events/s (${opts.publishers} publishers) | ack p50 ms | ack p99 ms | failed | server CPU s | other load (cores) | ack p50 / p99 / max ms at ${fmt(opts.pacedRate)}/s | acked / sent at ${fmt(opts.pacedRate)}/s |`,
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
-  const label = { memory: 'memory', sqlite: 'sqlite (group commit)', 'sqlite-each': 'sqlite, a commit per event' };
+  const label = { memory: 'memory', sqlite: 'sqlite (group commit)', 'sqlite-each': 'sqlite, a commit per event',
+    'sqlite-full': 'sqlite (group commit), --store-sync full', 'sqlite-each-full': 'sqlite, a commit per event, --store-sync full' };
   for (const [mode, { throughput: t, paced: p }] of Object.entries(results)) {
     rows.push(
       `| ${label[mode]} | ${fmt(t.perSecond)} | ${fmt(t.p50, 2)} | ${fmt(t.p99, 2)} | ${t.failed} | ${fmt(t.serverCpu, 2)} | ${fmt(t.otherCores, 2)} | ` +
@@ -376,7 +381,14 @@ async function main() {
   const sql = results.sqlite?.throughput.perSecond;
   const each = results['sqlite-each']?.throughput.perSecond;
   goal('sqlite ≥ 0.8x memory acked events/s', mem && sql ? `${fmt(sql / mem, 2)}x` : 'n/a', mem && sql ? sql / mem >= 0.8 : null);
-  goal('sqlite ≥ 50x a commit per event', each && sql ? `${fmt(sql / each, 1)}x` : 'n/a', each && sql ? sql / each >= 50 : null);
+  const full = results['sqlite-full']?.throughput.perSecond;
+  const eachFull = results['sqlite-each-full']?.throughput.perSecond;
+  const times = (a, b) => (a && b ? `${fmt(a / b, 1)}x` : 'n/a');
+  const atLeast = (a, b, n) => (a && b ? a / b >= n : null);
+  // The issue's 50x compares the default with Bolt's way: a commit, and so an fsync, per publish.
+  goal('sqlite (default) ≥ 50x a commit per event with an fsync each (Bolt\'s way)', times(sql, eachFull), atLeast(sql, eachFull, 50));
+  goal('like for like, normal: group commit vs a commit per event', times(sql, each), atLeast(sql, each, 50));
+  goal('like for like, full: group commit vs a commit per event', times(full, eachFull), atLeast(full, eachFull, 50));
   const p99 = results.sqlite?.paced.p99;
   goal(`sqlite p99 ack ≤ 10 ms at ${fmt(opts.pacedRate)}/s`, p99 !== undefined ? `${fmt(p99, 2)} ms` : 'n/a', p99 !== undefined ? p99 <= 10 : null);
   goal('replay ≥ 300,000 events/s', `${fmt(replay.perSecond)}/s`, replay.perSecond >= 300_000);

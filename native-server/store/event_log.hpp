@@ -84,6 +84,9 @@ public:
     virtual ~Log() = default;
 
     virtual std::string_view kind() const noexcept = 0;  // "memory", "sqlite"
+    // What a commit survives: "none" (memory), "crash" (sqlite, synchronous=NORMAL: a
+    // process crash or kill -9), "power loss" (sqlite, synchronous=FULL: an fsync per commit).
+    virtual std::string_view durability() const noexcept = 0;
     // Starts committing: from now on appended events are numbered, committed and passed to
     // `apply`. Called once, after the recovered history was read (newest, latest_per_type).
     virtual void start(Apply apply) = 0;
@@ -121,6 +124,7 @@ struct SqliteOptions {
     Retention retention;
     std::optional<std::uint64_t> first_id;
     std::size_t batch_max = 1'000;      // events per transaction; 1: each event commits on its own
+    bool sync_full = false;             // synchronous=FULL (an fsync per commit) instead of NORMAL
     std::chrono::microseconds batch_window{2'000};
     std::string vfs;                    // empty: SQLite's default ("unix"); tests use the fault VFS
     // Appends waiting for the writer, at most: past it append() refuses at once (the route

@@ -17,6 +17,7 @@ public:
     }
 
     std::string_view kind() const noexcept override { return "memory"; }
+    std::string_view durability() const noexcept override { return "none"; }
 
     void start(Apply apply) override {
         std::lock_guard lock(mutex_);

@@ -120,6 +120,7 @@ public:
     ~SqliteLog() override { stop(); }
 
     std::string_view kind() const noexcept override { return "sqlite"; }
+    std::string_view durability() const noexcept override { return options_.sync_full ? "power loss" : "crash"; }
 
     void start(Apply apply) override {
         apply_ = std::move(apply);
@@ -301,8 +302,9 @@ private:
         }
         // NORMAL in WAL mode: a commit is durable once it is in the WAL file, which survives
         // a crash or kill -9 of the process; the WAL is synced at checkpoints, so an OS
-        // crash or power loss may lose the last commits. See the README.
-        db.exec("PRAGMA synchronous=NORMAL");
+        // crash or power loss may lose the last commits. FULL (--store-sync full) syncs the
+        // WAL at every commit, once per group commit. See the README.
+        db.exec(options_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         db.exec("PRAGMA busy_timeout=2000");
         insert_ = db.prepare("INSERT INTO events(id, ts, name, data, stream, target_kind, target_id, retry, message) "
                              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");

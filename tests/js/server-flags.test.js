@@ -35,6 +35,7 @@ const badValues = {
   '--history-max-age': ['--history-max-age', 'abc'],
   '--store': ['--store', 'bogus'],
   '--store-batch': ['--store-batch', '0'],
+  '--store-sync': ['--store-sync', 'sometimes'],
   '--heartbeat-ms': ['--heartbeat-ms', 'often'],
   '--stream-max-age-ms': ['--stream-max-age-ms', '-1'],
   '--retry-ms': ['--retry-ms', '-5'],
@@ -81,6 +82,21 @@ test('bad values from the environment are refused the same way', () => {
   assertRefused(run([], { SSEBUS_DEMO: 'maybe' }), '--demo');
   assertRefused(run(['--data-dir', '']), '--data-dir');
   assertRefused(run([], { SSEBUS_STORE: 'bogus' }), '--store');
+});
+
+test('--store-sync: the store says what a commit survives', async () => {
+  for (const value of ['', 'FULL', 'off', '1'])
+    assertRefused(run(['--store-sync', value, '--port', '0']), '--store-sync');
+  for (const [args, durability] of [[[], 'crash'], [['--store-sync', 'normal'], 'crash'],
+    [['--store-sync', 'full'], 'power loss'], [['--store', 'memory'], 'none']]) {
+    const server = await startServer(args).catch((e) => assert.fail(`${args.join(' ')}: ${e.message}`));
+    try {
+      const stats = await (await fetch(`${server.url}/api/events/stats`)).json();
+      assert.equal(stats.store.durability, durability, args.join(' ') || 'the default');
+    } finally {
+      await server.stop();
+    }
+  }
 });
 
 test('--store and --history-max-age: each bad form is refused, each good one serves', async () => {
