@@ -329,11 +329,17 @@ Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::sha
         std::lock_guard lock(mutex_);
         ++gaps_;
     }
-    SSEBUS_LOG(debug, "replay", {"client", client.client_id}, {"route", client.route}, {"from", last},
-               {"gap", !first.empty()});
+    const bool gap = !first.empty();
+    // Copied: page_or_attach takes the subscription, and drops it if the log cannot be read.
+    const std::string client_id = client.client_id, route = client.route;
     // Retention may have removed ring events too (by age): nothing at or below dropped_up_to.
-    return page_or_attach(subscriber, std::move(subscription), std::max(last, window.dropped_up_to), page,
-                          std::move(first));
+    Replay r = page_or_attach(subscriber, std::move(subscription), std::max(last, window.dropped_up_to), page,
+                              std::move(first));
+    // `count`: the events of this first step (the ring, or the first page from the log);
+    // `more`: the replay goes on from the log, page by page.
+    SSEBUS_LOG(debug, "replay", {"client", client_id}, {"route", route}, {"from", last},
+               {"count", r.frames.size() - (gap ? 1 : 0)}, {"gap", gap}, {"more", !r.attached && !r.failed});
+    return r;
 }
 
 Replay Hub::unreadable(const ClientInfo& client, const std::exception& e) {
