@@ -815,13 +815,12 @@ describe('crossTab: one stream for every tab of the browser', () => {
     }
   });
 
-  it('without Web Locks (removed by an init script): each page is solo, with its own stream, and works', async () => {
-    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
-    const url = `${server.url}/api/events`;
-    const init = () => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+  // `count` pages whose init script takes cross-tab sharing away: each is solo, with its
+  // own stream, and receives `events` ticks. Stops the server.
+  async function assertSoloPages(url, init, count, events, label) {
     const tabs = [];
     try {
-      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, site, { url, init, map: { 'load:tick': `t${i}` } }));
+      for (let i = 0; i < count; i++) tabs.push(await openTab(browser, site, { url, init, map: { 'load:tick': `t${i}` } }));
       await until('every page open', async () =>
         (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.state === 'open'),
       );
@@ -830,14 +829,21 @@ describe('crossTab: one stream for every tab of the browser', () => {
         const s = await statuses(t.page);
         assert.deepEqual(s.filter((x) => x[0] === 'ssebus:role').map((x) => x[2]), ['solo']);
       }
-      assert.equal(await streams(server), 3, 'a stream per page');
-      const ids = await publishTicks(server, 0, 50);
-      await assertEveryPageSaw(tabs, ids, 'solo');
+      assert.equal(await streams(server), count, 'a stream per page');
+      const ids = await publishTicks(server, 0, events);
+      await assertEveryPageSaw(tabs, ids, label);
       for (const t of tabs) assert.deepEqual(t.problems, []);
     } finally {
       await closeAll(tabs);
       await server.stop();
     }
+  }
+
+  it('without Web Locks (removed by an init script): each page is solo, with its own stream, and works', async () => {
+    server = await startServer(['--quiet', '--cors-origins', site.url, '--retry-ms', '20']);
+    const url = `${server.url}/api/events`;
+    const init = () => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+    await assertSoloPages(url, init, 3, 50, 'solo');
   });
 
   it('an opaque origin (Web Locks reject with SecurityError): each page connects solo, and works', async () => {
@@ -849,25 +855,7 @@ describe('crossTab: one stream for every tab of the browser', () => {
         return Promise.reject(new DOMException('Access denied', 'SecurityError'));
       };
     };
-    const tabs = [];
-    try {
-      for (let i = 0; i < 2; i++) tabs.push(await openTab(browser, site, { url, init, map: { 'load:tick': `t${i}` } }));
-      await until('every page open', async () =>
-        (await Promise.all(tabs.map((t) => look(t.page)))).every((s) => s.state === 'open'),
-      );
-      for (const t of tabs) {
-        assert.equal((await look(t.page)).role, 'solo');
-        const s = await statuses(t.page);
-        assert.deepEqual(s.filter((x) => x[0] === 'ssebus:role').map((x) => x[2]), ['solo']);
-      }
-      assert.equal(await streams(server), 2, 'a stream per page');
-      const ids = await publishTicks(server, 0, 20);
-      await assertEveryPageSaw(tabs, ids, 't');
-      for (const t of tabs) assert.deepEqual(t.problems, []);
-    } finally {
-      await closeAll(tabs);
-      await server.stop();
-    }
+    await assertSoloPages(url, init, 2, 20, 't');
   });
 
   it('hooks under StrictMode in four pages: one stream for the browser, every hook shows its tab\'s role', async () => {
