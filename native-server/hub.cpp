@@ -153,7 +153,7 @@ Hub::Hub(HubOptions options, std::unique_ptr<store::Log> log) : options_(options
     ring_.assign(ring.begin(), ring.end());
     for (auto& e : log_->latest_per_type()) latest_by_type_[e->event().name] = e;
     newest_ = log_->window().newest;
-    log_->start([this](const EventPtr& e) { return apply(e); });
+    log_->start({.apply = [this](const EventPtr& e) { return apply(e); }});
 }
 
 Hub::~Hub() {

@@ -2,10 +2,11 @@
 // history and serves replays. The hub keeps the live fan-out and a ring of the newest events
 // as a cache; everything older comes from here.
 //
-// Kinds: MemoryLog (a bounded deque, lost at exit) and SqliteLog (events.db, the default).
-// Redis Streams will be a third kind behind the same interface: its committed events arrive
-// from a read loop, not from append()'s caller, which is why commits reach the hub through
-// the `Apply` callback given to start() and not as append()'s return value.
+// Kinds: MemoryLog (a bounded deque, lost at exit), SqliteLog (events.db, the default) and
+// RedisLog (Redis Streams, shared by many servers). Redis's committed events arrive from a
+// read loop, not from append()'s caller, which is why commits reach the hub through the
+// `Apply` callback given to start() and not as append()'s return value; its reads complete
+// later on its own thread, which is why replays read pages through read_page().
 #pragma once
 
 #include <chrono>
@@ -78,6 +79,28 @@ using Apply = std::function<std::size_t(const EventPtr& event)>;
 // An append's end, called after Apply for its event: the committed event and how many
 // streams got it, or null and why it was refused (the store could not write).
 using AppendDone = std::function<void(EventPtr event, std::size_t delivered, const std::string& error)>;
+// The log found that history the hub may have applied is gone (Redis lost its data, or the
+// chain of previous-id links broke): every open stream is told of a gap. `requested` is the
+// newest id applied before, `earliest` the first id the log has after it.
+using Lost = std::function<void(std::uint64_t requested, std::uint64_t earliest)>;
+
+// Where committed events go: start() gets both. `lost` may be empty.
+struct Sink {
+    Apply apply;
+    Lost lost;
+};
+
+// One page of a replay: up to `max` retained events after `after`, in id order, and the
+// window as it was when they were read. When events after `after` are gone, the page's
+// window.dropped_up_to is above `after` (a log that links ids, as Redis does, reports the
+// previous id of the page's first event there when it is not `after`). `error` set: the log
+// could not be read, and the rest is empty.
+struct Page {
+    std::vector<EventPtr> events;
+    Window window;
+    std::string error;
+};
+using PageDone = std::function<void(Page page)>;
 
 class Log {
 public:
@@ -88,8 +111,8 @@ public:
     // process crash or kill -9), "power loss" (sqlite, synchronous=FULL: an fsync per commit).
     virtual std::string_view durability() const noexcept = 0;
     // Starts committing: from now on appended events are numbered, committed and passed to
-    // `apply`. Called once, after the recovered history was read (newest, latest_per_type).
-    virtual void start(Apply apply) = 0;
+    // `sink.apply`. Called once, after the recovered history was read (newest, latest_per_type).
+    virtual void start(Sink sink) = 0;
     // Commits what was appended (every `done` runs), then stops. Idempotent; no append after.
     virtual void stop() = 0;
 
@@ -97,8 +120,24 @@ public:
     // Never blocks on the store: `done` may run later, on another thread.
     virtual void append(Event event, SteadyTime published_at, AppendDone done) = 0;
 
-    // Up to `max` retained events with an id above `after`, in id order.
+    // Up to `max` retained events with an id above `after`, in id order. Blocks until read:
+    // not for I/O threads when the log is remote (use read_page).
     virtual std::vector<EventPtr> read_after(std::uint64_t after, std::size_t max) = 0;
+    // The same, and the window, for a replay: `done` runs once, inline (memory, sqlite) or
+    // later on the log's own thread (redis). Never blocks the caller on a remote store.
+    virtual void read_page(std::uint64_t after, std::size_t max, PageDone done) {
+        Page page;
+        try {
+            page.events = read_after(after, max);
+            page.window = window();
+        } catch (const std::exception& e) {
+            page = Page{.error = e.what()};
+        }
+        done(std::move(page));
+    }
+    // Whether other servers append to this log too (redis): an id above the newest applied
+    // may have been issued already, by another server, and arrive here shortly.
+    virtual bool shared() const noexcept { return false; }
     // The newest `max` retained events, in id order.
     virtual std::vector<EventPtr> newest(std::size_t max) = 0;
     // The latest event of each name (at most 1,024 names, the most recent), in id order.
@@ -113,6 +152,15 @@ public:
     virtual void put_record(std::string_view kind, const std::string& id, std::optional<std::string> value) = 0;
     // Every record of `kind`, in the order they were first put.
     virtual std::vector<std::pair<std::string, std::string>> records(std::string_view kind) = 0;
+    using Records = std::vector<std::pair<std::string, std::string>>;
+    // Shared logs: `changed` runs (on the log's thread) with every record of `kind` whenever
+    // another server changed them, so that every server lists the same records. Others never
+    // call it.
+    virtual void watch_records(std::string_view /*kind*/, std::function<void(Records)> /*changed*/) {}
+
+    // A test hook: the log applies nothing for `pause` (redis: its read loop waits), as a
+    // server that lags behind the others would. Others ignore it.
+    virtual void pause_applying(std::chrono::milliseconds /*pause*/) {}
 };
 
 inline constexpr std::size_t max_latest_types = 1024;
@@ -135,5 +183,22 @@ struct SqliteOptions {
 // Opens (creating it if needed) the database and reads its window. Throws ConfigError,
 // naming the file and what to do, when it is corrupt, foreign, or in use by another server.
 std::unique_ptr<Log> make_sqlite_log(SqliteOptions options);
+
+struct RedisOptions {
+    std::string host = "127.0.0.1";
+    unsigned short port = 6379;
+    unsigned db = 0;
+    std::string key = "ssebus:events";  // the stream; its meta hash, latest and records keys start with it
+    Retention retention;                // XADD MAXLEN ~ max_events; max_age: XTRIM MINID ~ now - max_age
+    std::chrono::milliseconds timeout{2'000};  // a command with no answer by then fails (hiredis 0.14 has none)
+    std::size_t max_pending = 100'000;  // appends waiting for Redis, at most: past it append() refuses at once
+};
+
+// Parses `redis://host:port[/db][?key=name]` (Boost.URL). Throws ConfigError naming what is wrong.
+RedisOptions parse_redis_url(std::string_view url);
+
+// Connects, loads the script, reads the window and warms the newest events; throws
+// ConfigError, naming the address and what to do, when Redis cannot be reached at start.
+std::unique_ptr<Log> make_redis_log(RedisOptions options);
 
 }  // namespace ssebus::server::store

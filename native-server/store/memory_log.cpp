@@ -19,9 +19,9 @@ public:
     std::string_view kind() const noexcept override { return "memory"; }
     std::string_view durability() const noexcept override { return "none"; }
 
-    void start(Apply apply) override {
+    void start(Sink sink) override {
         std::lock_guard lock(mutex_);
-        apply_ = std::move(apply);
+        apply_ = std::move(sink.apply);
     }
 
     void stop() override {

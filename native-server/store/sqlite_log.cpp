@@ -122,8 +122,8 @@ public:
     std::string_view kind() const noexcept override { return "sqlite"; }
     std::string_view durability() const noexcept override { return options_.sync_full ? "power loss" : "crash"; }
 
-    void start(Apply apply) override {
-        apply_ = std::move(apply);
+    void start(Sink sink) override {
+        apply_ = std::move(sink.apply);
         writer_ = std::thread([this] { run(); });
     }
 

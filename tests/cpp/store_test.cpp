@@ -44,11 +44,11 @@ struct SqliteKind {
 // A started log that records what it applies.
 struct Started {
     explicit Started(std::unique_ptr<Log> l) : log(std::move(l)) {
-        log->start([this](const EventPtr& e) {
+        log->start({[this](const EventPtr& e) {
             std::lock_guard lock(mutex);
             applied.push_back(e);
             return std::size_t{0};
-        });
+        }});
     }
     ~Started() { log->stop(); }
 
@@ -243,11 +243,11 @@ TEMPLATE_TEST_CASE("the Log contract: stop() commits what was appended and runs 
     auto log = TestType::open(dir.path, {.max_events = 10'000});
     std::mutex mutex;
     std::vector<std::uint64_t> applied, done;
-    log->start([&](const EventPtr& e) {
+    log->start({[&](const EventPtr& e) {
         std::lock_guard lock(mutex);
         applied.push_back(e->id());
         return std::size_t{0};
-    });
+    }});
     for (int i = 0; i < 500; ++i)
         log->append({.name = "e", .data = std::to_string(i)}, std::chrono::steady_clock::now(),
                     [&](EventPtr e, std::size_t, const std::string&) {
@@ -416,7 +416,7 @@ TEST_CASE("a writer that falls behind: appends past max_pending are refused at o
     TempDir dir;
     auto log = make_sqlite_log({.path = (dir.path / "events.db").string(), .retention = {.max_events = 1'000},
                                 .first_id = 1, .batch_max = 1, .vfs = fault_vfs::name, .max_pending = 3});
-    log->start([](const EventPtr&) { return std::size_t{0}; });
+    log->start({[](const EventPtr&) { return std::size_t{0}; }});
     fault_vfs::slow_writes(20ms);
     std::mutex mutex;
     std::vector<std::uint64_t> committed;
