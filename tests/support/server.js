@@ -82,3 +82,59 @@ export function signToken({ user, session, ttlSeconds = 3600, secret = jwtSecret
   const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: user, sid: session, iat, exp: iat + ttlSeconds })}`;
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
+
+// An SSE stream held open for as long as the test likes (no reconnect): resolves once the
+// response head arrived, with what it has received so far, live. `url`: a server's or a
+// proxy's base URL. Each event is { id, event, data } (data parsed JSON); `comments` counts
+// the comment lines (the opening one, then heartbeats). A status other than 200 resolves
+// too, with `status`, `headers` and the body in `text`, and nothing more arrives.
+export function openStream(url, { path = '/api/events', lastEventId, headers = {} } = {}) {
+  const controller = new AbortController();
+  const stream = { status: 0, headers: null, text: '', events: [], comments: 0, ended: false, error: null };
+  let resolveEnd;
+  stream.end = new Promise((resolve) => (resolveEnd = resolve));
+  stream.close = () => controller.abort();
+  const requestHeaders = { accept: 'text/event-stream', ...headers };
+  if (lastEventId !== undefined) requestHeaders['last-event-id'] = String(lastEventId);
+  return fetch(`${url}${path}`, { headers: requestHeaders, signal: controller.signal }).then(async (res) => {
+    stream.status = res.status;
+    stream.headers = res.headers;
+    if (res.status !== 200) {
+      stream.text = await res.text();
+      stream.ended = true;
+      resolveEnd();
+      return stream;
+    }
+    (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      let current = {};
+      try {
+        for await (const chunk of res.body) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let nl;
+          while ((nl = buffer.indexOf('\n')) >= 0) {
+            const line = buffer.slice(0, nl).replace(/\r$/, '');
+            buffer = buffer.slice(nl + 1);
+            if (line === '') {
+              if (current.data !== undefined) stream.events.push({ id: current.id, event: current.event ?? 'message', data: JSON.parse(current.data) });
+              current = {};
+            } else if (line.startsWith(':')) stream.comments++;
+            else {
+              const colon = line.indexOf(':');
+              const field = colon < 0 ? line : line.slice(0, colon);
+              const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+              if (field === 'data') current.data = current.data === undefined ? value : `${current.data}\n${value}`;
+              else if (field === 'id' || field === 'event') current[field] = value;
+            }
+          }
+        }
+      } catch (error) {
+        if (error.name !== 'AbortError') stream.error = error;
+      }
+      stream.ended = true;
+      resolveEnd();
+    })();
+    return stream;
+  });
+}
