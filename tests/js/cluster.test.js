@@ -231,25 +231,28 @@ describe('three instances on one Redis', () => {
     })();
 
     const cuts = [];
-    for (let n = 0; n < 6; n++) {
-      const had = ana.events.length;
-      await until('more events before the cut', () => ana.events.length >= had + 20);
-      await until('one open connection', () => proxy.open === 1);
-      const on = servers.findIndex((_, i) => proxy.openTo(i) === 1);
-      // The load balancer sends the reconnection elsewhere: this instance takes none for now.
-      proxy.disable(on);
-      const opens = ana.opens;
-      assert.equal(proxy.cutBackend(on), 1, 'the cut hit the bridge');
-      await until('the bridge to reopen', () => ana.opens > opens && proxy.open === 1);
-      const now = servers.findIndex((_, i) => proxy.openTo(i) === 1);
-      proxy.enable(on);
-      cuts.push([on, now]);
-      assert.notEqual(now, on, 'it resumed on another instance');
+    try {
+      for (let n = 0; n < 6; n++) {
+        const had = ana.events.length;
+        await until('more events before the cut', () => ana.events.length >= had + 20);
+        await until('one open connection', () => proxy.open === 1);
+        const on = servers.findIndex((_, i) => proxy.openTo(i) === 1);
+        // The load balancer sends the reconnection elsewhere: this instance takes none for now.
+        proxy.disable(on);
+        const opens = ana.opens;
+        assert.equal(proxy.cutBackend(on), 1, 'the cut hit the bridge');
+        await until('the bridge to reopen', () => ana.opens > opens && proxy.open === 1);
+        const now = servers.findIndex((_, i) => proxy.openTo(i) === 1);
+        proxy.enable(on);
+        cuts.push([on, now]);
+        assert.notEqual(now, on, 'it resumed on another instance');
+      }
+      const seenAtStop = ana.events.length;
+      await until('events after the last cut', () => ana.events.length >= seenAtStop + 20);
+    } finally {
+      stopped = true;
+      await publisher;
     }
-    const seenAtStop = ana.events.length;
-    await until('events after the last cut', () => ana.events.length >= seenAtStop + 20);
-    stopped = true;
-    await publisher;
     const end = await publish(servers[2], { event: 'cluster:cut', data: { k: 'end' }, target: { type: 'user', id: 'ana' } });
     await until('the last event', () => ana.events.some((e) => e.id === String(end.body.id)));
     await sleep(200);
