@@ -83,12 +83,6 @@ export async function startTcpProxy(targets) {
     openTo(i) {
       return [...pairs].filter((p) => p.backend === i).length;
     },
-    // The backend of each open connection, by the client's local port (what a test sees as
-    // its socket's localPort is the proxy's remotePort).
-    backendOf(clientPort) {
-      for (const p of pairs) if (p.client.remotePort === clientPort) return p.backend;
-      return -1;
-    },
     cutAll() {
       return cut([...pairs]);
     },
