@@ -56,21 +56,27 @@ local function pack(...)
   return table.concat(out)
 end
 local ids = {}
+local newest_of = {}  -- name -> the ARGV index of its last event in this batch
+local prev = string.format('%.0f', last)
 for b = 2, #ARGV, 7 do
   local id = now
   if id <= last then id = last + 1 end
   local sid = string.format('%.0f', id)
-  local f = {'p', string.format('%.0f', last), 't', ARGV[b], 'i', ARGV[b + 1], 's', ARGV[b + 2],
-             'n', ARGV[b + 3], 'd', ARGV[b + 4]}
+  local f = {'p', prev, 't', ARGV[b], 'i', ARGV[b + 1], 's', ARGV[b + 2], 'n', ARGV[b + 3], 'd', ARGV[b + 4]}
   if ARGV[b + 5] ~= '' then f[#f + 1] = 'r'; f[#f + 1] = ARGV[b + 5] end
   if ARGV[b + 6] ~= '' then f[#f + 1] = 'm'; f[#f + 1] = ARGV[b + 6] end
   f[#f + 1] = 'w'; f[#f + 1] = wall
   redis.call('XADD', stream, 'MAXLEN', '~', maxlen, sid .. '-0', unpack(f))
-  redis.call('HSET', latest, ARGV[b + 3],
-             pack(sid, ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], wall))
-  redis.call('ZADD', latest_ids, sid, ARGV[b + 3])
   last = id
+  prev = sid
   ids[#ids + 1] = sid
+  newest_of[ARGV[b + 3]] = b
+end
+-- The latest of each name: once per name and batch.
+for name, b in pairs(newest_of) do
+  local sid = ids[(b - 2) / 7 + 1]
+  redis.call('HSET', latest, name, pack(sid, ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], wall))
+  redis.call('ZADD', latest_ids, sid, name)
 end
 redis.call('HSET', meta, 'last', string.format('%.0f', last))
 redis.call('HSETNX', meta, 'origin', ids[1])
@@ -433,6 +439,7 @@ private:
     struct Waiting {  // an append Redis numbered, until the loop applies it
         SteadyTime published_at;
         AppendDone done;
+        Event event;  // for its answer if retention removes it before the loop reads it
     };
     struct Applied {  // an own event the loop applied before the EVALSHA's answer came
         EventPtr event;
@@ -727,10 +734,10 @@ private:
                         if (item.done) item.done(early->second.event, early->second.delivered, {});
                         early_.erase(early);
                     } else if (id <= last_applied_) {
-                        // Applied under another chain, or trimmed before the loop saw it.
-                        if (item.done) item.done(nullptr, 0, "redis: the event was lost before this server applied it");
+                        // Committed, and trimmed before the loop read it: acknowledged, applied nowhere here.
+                        if (item.done) item.done(unapplied(id, std::move(item.event), item.published_at), 0, {});
                     } else {
-                        waiting_.emplace(id, Waiting{item.published_at, std::move(item.done)});
+                        waiting_.emplace(id, Waiting{item.published_at, std::move(item.done), std::move(item.event)});
                     }
                 }
                 schedule_refresh();
@@ -837,11 +844,12 @@ private:
                        {"previous", entry.prev}, {"next", entry.id});
             if (sink_.lost) sink_.lost(last_applied_, entry.id);
         }
-        // Own appends the stream no longer has: they will not be applied.
+        // Own appends retention removed before the loop read them (the chain check above
+        // reported the gap): committed, so acknowledged, but applied nowhere here.
         while (!waiting_.empty() && waiting_.begin()->first < entry.id) {
-            auto done = std::move(waiting_.begin()->second.done);
-            waiting_.erase(waiting_.begin());
-            if (done) done(nullptr, 0, "redis: the event was lost before this server applied it");
+            auto node = waiting_.extract(waiting_.begin());
+            auto& w = node.mapped();
+            if (w.done) w.done(unapplied(node.key(), std::move(w.event), w.published_at), 0, {});
         }
         auto own = waiting_.find(entry.id);
         const auto id = entry.id;
@@ -867,6 +875,10 @@ private:
         } else if (in_flight_ > 0) {
             early_.emplace(id, Applied{std::move(e), delivered});
         }
+    }
+
+    static EventPtr unapplied(std::uint64_t id, Event event, SteadyTime published_at) {
+        return std::make_shared<const PublishedEvent>(id, std::move(event), now_ms(), published_at);
     }
 
     // ---- the window, retention, watched records ------------------------------------
@@ -905,21 +917,22 @@ private:
                     last_applied_ = read->newest != 0 ? read->newest : read->last;
                     expect_prev_ = last_applied_;
                 }
-                // Applied events newer than what XLEN counted are added to it.
-                std::uint64_t applied_after = static_cast<std::uint64_t>(
-                    recent_.end() - std::upper_bound(recent_.begin(), recent_.end(), read->newest));
+                // What the reads saw ends at `seen` (the stream's newest entry, or the last id
+                // issued when nothing is retained): events applied since, newer than that, are
+                // added to it.
+                const auto seen = read->first != 0 ? read->newest : read->last;
+                const auto newer = std::upper_bound(recent_.begin(), recent_.end(), seen);
                 std::lock_guard lock(mutex_);
-                refreshed_newest_ = std::max(read->newest, last_applied_);
-                window_.count = read->count + applied_after;
+                refreshed_newest_ = std::max(seen, last_applied_);
+                window_.count = read->count + static_cast<std::uint64_t>(recent_.end() - newer);
                 window_.newest = last_applied_;
                 window_.origin = read->origin;
                 if (read->first != 0) {
                     window_.earliest = read->first;
                     window_.dropped_up_to = read->first_prev;
                 } else {
-                    window_.earliest = 0;
-                    window_.dropped_up_to = std::max(read->last, last_applied_);
-                    if (window_.count > 0) window_.earliest = recent_.empty() ? 0 : recent_.front();
+                    window_.earliest = newer != recent_.end() ? *newer : 0;
+                    window_.dropped_up_to = read->last;
                 }
             }
             if (done) done(error);
