@@ -32,6 +32,11 @@ struct Window {
     // The first id this log may have issued: an id below origin - 1 came from elsewhere
     // (another server, or the memory log's previous run).
     std::uint64_t origin = 0;
+    // Shared logs: the newest id any server issued, as last seen (Redis's meta `last`), which
+    // may be ahead of `newest` (this server's loop has not applied it yet). 0: not known, or
+    // a log that only this server appends to (then it is `newest`). An id above it was never
+    // issued: a gap, not a reason to wait.
+    std::uint64_t issued = 0;
 };
 
 struct Retention {
