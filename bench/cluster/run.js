@@ -287,14 +287,17 @@ function publisherConnection(port, depth, deadline, stats) {
     sock.on('data', (chunk) => {
       text += chunk;
       let answered = 0;
+      let at = 0; // the start of the next response in `text`
+      const now = performance.now();
       for (;;) {
-        const end = text.indexOf('\r\n\r\n');
+        const end = text.indexOf('\r\n\r\n', at);
         if (end < 0) break;
-        const lengthAt = text.toLowerCase().indexOf('content-length:');
-        const length = lengthAt >= 0 && lengthAt < end ? parseInt(text.slice(lengthAt + 15, text.indexOf('\r\n', lengthAt)), 10) : 0;
+        const header = text.slice(at, end);
+        const lengthAt = header.search(/\r\ncontent-length:/i);
+        const length = lengthAt >= 0 ? parseInt(header.slice(lengthAt + 17), 10) : 0;
         if (text.length < end + 4 + length) break;
-        const status = Number(text.slice(9, 12));
-        const ms = performance.now() - sent[head++];
+        const status = Number(header.slice(9, 12));
+        const ms = now - sent[head++];
         if (status === 202) {
           stats.acked++;
           stats.ms.push(ms);
@@ -302,9 +305,10 @@ function publisherConnection(port, depth, deadline, stats) {
           stats.failed++;
           stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
         }
-        text = text.slice(end + 4 + length);
+        at = end + 4 + length;
         answered++;
       }
+      if (at) text = text.slice(at);
       if (head > 4096) {
         sent.splice(0, head);
         head = 0;
