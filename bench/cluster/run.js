@@ -3,7 +3,7 @@
 // with --store sqlite and --store memory, at the same load, in one run.
 //
 //   node bench/cluster/run.js [--instances 1,2,3] [--stores redis,sqlite,memory] [--subscribers 300]
-//                             [--rate 1000] [--duration 5] [--throughput-duration 5]
+//                             [--rate 200] [--duration 5] [--throughput-duration 5]
 //                             [--connections 32] [--depth 4] [--rounds 1] [--aof everysec]
 //                             [--ssebus-server PATH] [--fanout PATH] [--redis-server PATH]
 //                             [--max-seconds 900] [--out results.json]
@@ -48,7 +48,7 @@ function parseArgs(argv) {
     instances: [1, 2, 3],
     stores: ['redis', 'sqlite', 'memory'],
     subscribers: 300,
-    rate: 1000,
+    rate: 200,
     duration: 5,
     throughputDuration: 5,
     connections: 32,
@@ -450,7 +450,8 @@ function table(rows, opts) {
   ];
   for (const { config, result: r, error } of rows) {
     if (error) {
-      lines.push(`| ${config.store} | ${config.instances} | error: ${error.split('\n')[0].replace(/\|/g, '/')} | | | | | | | | |`);
+      const why = error.split('\n').filter((l) => l.trim()).pop().replace(/\|/g, '/');
+      lines.push(`| ${config.store} | ${config.instances} | error: ${why} | | | | | | | | |`);
       continue;
     }
     const t = r.throughput;
