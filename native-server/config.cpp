@@ -45,6 +45,7 @@ struct Raw {
     std::int64_t header_timeout_ms;
     std::int64_t demo_step_ms;
     std::int64_t max_age_ms = 0;
+    std::int64_t lag_wait_ms;
     std::string cors;
     std::string log_level;
     std::string log_format = "text";
@@ -70,18 +71,19 @@ void add_listening_flags(CLI::App& app, Config& c) {
 
 void add_limit_flags(CLI::App& app, Config& c, Raw& raw) {
     app.add_option("--store", c.store,
-                   "Where events are kept: sqlite (events.db in the data dir; survives restarts and kill -9) or "
-                   "memory (lost at exit)")
+                   "Where events are kept: sqlite (events.db in the data dir; survives restarts and kill -9), "
+                   "memory (lost at exit), or redis://host:port[/db][?key=ssebus:events] (Redis Streams: many "
+                   "servers share one history and one order; run Redis with appendonly yes)")
         ->envname("SSEBUS_STORE")->capture_default_str()
         ->check(CLI::Validator(
             [](std::string& v) {
                 if (v == "memory" || v == "sqlite") return std::string();
-                if (v.rfind("redis://", 0) == 0) return std::string();  // refused at start: not supported yet
-                return std::string("must be sqlite or memory");
+                if (v.rfind("redis://", 0) == 0) return std::string();  // the URL is checked at start
+                return std::string("must be sqlite, memory or redis://host:port");
             },
-            "sqlite|memory"));
+            "sqlite|memory|redis://..."));
     app.add_option("--history-size", c.history_size,
-                   "Events kept for replay (default: 1000000 with --store sqlite, 10000 with memory)")
+                   "Events kept for replay (default: 1000000 with --store sqlite or redis, 10000 with memory)")
         ->envname("SSEBUS_HISTORY_SIZE")->check(CLI::Range(1, 100'000'000));
     app.add_option("--history-max-age", raw.history_max_age,
                    "Drop events older than this: seconds, or with s/m/h/d (90, 15m, 7d; 0: no age limit)")
@@ -97,6 +99,10 @@ void add_limit_flags(CLI::App& app, Config& c, Raw& raw) {
     app.add_option("--store-sync", raw.store_sync,
                    "sqlite: normal (a commit survives a crash or kill -9) or full (also a power loss: an fsync per commit)")
         ->envname("SSEBUS_STORE_SYNC")->capture_default_str()->check(CLI::IsMember({"normal", "full"}));
+    app.add_option("--lag-wait-ms", raw.lag_wait_ms,
+                   "redis: how long a stream resuming from an id this server has not applied yet waits for it "
+                   "(then 503 with Retry-After)")
+        ->envname("SSEBUS_LAG_WAIT_MS")->capture_default_str()->check(CLI::Range(0, 60'000));
     app.add_option("--heartbeat-ms", raw.heartbeat_ms, "Comment heartbeat interval")
         ->envname("SSEBUS_HEARTBEAT_MS")->capture_default_str()->check(CLI::Range(10, 3'600'000));
     app.add_option("--stream-max-age-ms", raw.max_age_ms, "Close each stream after this long (0: never); clients resume")
@@ -169,7 +175,7 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     // come first and the user's own value after it.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     Raw raw{.heartbeat_ms = c.heartbeat.count(), .header_timeout_ms = c.header_timeout.count(),
-            .demo_step_ms = c.demo_step.count()};
+            .demo_step_ms = c.demo_step.count(), .lag_wait_ms = c.lag_wait.count()};
     add_listening_flags(app, c);
     add_limit_flags(app, c, raw);
     add_access_flags(app, c, raw);
@@ -192,11 +198,14 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     c.header_timeout = std::chrono::milliseconds(raw.header_timeout_ms);
     c.demo_step = std::chrono::milliseconds(raw.demo_step_ms);
     c.stream_max_age = std::chrono::milliseconds(raw.max_age_ms);
+    c.lag_wait = std::chrono::milliseconds(raw.lag_wait_ms);
+    if (const char* hooks = std::getenv("SSEBUS_TEST_HOOKS")) c.test_hooks = std::string_view(hooks) == "1";
     c.history_max_age = *parse_duration(raw.history_max_age);
     c.store_sync_full = raw.store_sync == "full";
-    // SQLite keeps the history on disk, so it can keep far more: the ring in memory stays
-    // at 10,000 events whatever the store.
-    if (c.history_size == 0) c.history_size = c.store == "sqlite" ? 1'000'000 : 10'000;
+    // SQLite and Redis keep the history outside the process, so they can keep far more: the
+    // ring in memory stays at 10,000 events whatever the store.
+    if (c.history_size == 0)
+        c.history_size = c.store == "sqlite" || c.store.rfind("redis://", 0) == 0 ? 1'000'000 : 10'000;
     for (auto item : CLI::detail::split(raw.cors, ',')) {
         CLI::detail::trim(item);
         if (!item.empty()) c.cors_origins.push_back(item);

@@ -20,10 +20,14 @@ struct Config {
     // What must survive a restart: the generated secrets (secrets.json). Empty: nothing
     // is kept (secrets last one run); the command line's default is ./.ssebus.
     std::string data_dir;
-    // The event log: "memory" or "sqlite" (events.db in data_dir). The command line's
-    // default is sqlite; a Config made in code keeps memory unless it says otherwise.
+    // The event log: "memory", "sqlite" (events.db in data_dir) or
+    // "redis://host:port[/db][?key=name]" (Redis Streams, shared by many servers). The command
+    // line's default is sqlite; a Config made in code keeps memory unless it says otherwise.
     std::string store = "memory";
-    std::size_t history_size = 10'000;        // retained events (the command line's sqlite default: 1,000,000)
+    std::size_t history_size = 10'000;        // retained events (the command line's sqlite and redis default: 1,000,000)
+    // Shared logs (redis): how long a stream resuming from an id this server has not applied
+    // yet waits for it before it gets 503 with Retry-After.
+    std::chrono::milliseconds lag_wait{2'000};
     std::chrono::seconds history_max_age{0};  // retained events' age limit; 0: none
     std::size_t store_batch = 1'000;          // sqlite: events per transaction (1: each commits on its own)
     bool store_sync_full = false;             // sqlite: synchronous=FULL, an fsync per commit (--store-sync full)
@@ -48,6 +52,9 @@ struct Config {
     bool demo_public_key = false;
     std::chrono::milliseconds demo_step{400}; // pace of the demo pipeline and uploads
     std::optional<std::uint64_t> first_id;    // for tests; default: the clock in microseconds
+    // Routes for tests under /api/_test/ (POST /api/_test/pause-applying): only with the
+    // environment variable SSEBUS_TEST_HOOKS=1, never from a flag.
+    bool test_hooks = false;
     // The log is the process's: main() applies these (log::set_level, log::set_format);
     // a Server does not. parse_config() turns quiet into log_level = warn.
     bool quiet = false;

@@ -6,7 +6,7 @@
 namespace ssebus::server {
 
 HttpSession::HttpSession(tcp::socket&& socket, Router& router, Hub& hub, const Config& config)
-    : stream_(std::move(socket)), router_(router), hub_(hub), config_(config) {
+    : stream_(std::move(socket)), router_(router), hub_(hub), config_(config), lag_timer_(stream_.get_executor()) {
     error_code ec;
     const auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -42,7 +42,10 @@ void HttpSession::on_read(error_code ec, std::size_t) {
     };
     auto outcome = router_.handle(req, remote_, std::move(later));
     if (auto* res = std::get_if<Response>(&outcome)) return send(std::move(*res));
-    if (auto* start = std::get_if<SseStart>(&outcome)) return start_stream(std::move(*start));
+    if (auto* start = std::get_if<SseStart>(&outcome)) {
+        if (hub_.lags_behind(start->last_event_id)) return wait_for_log(std::move(*start), req);
+        return start_stream(std::move(*start));
+    }
     // Deferred: however long the answer takes, the read's deadline no longer applies.
     stream_.expires_never();
 }
@@ -54,6 +57,41 @@ void HttpSession::start_stream(SseStart start) {
                                                 std::move(start.ticket), limits);
     session->run(std::move(start.head), start.last_event_id, std::move(start.preamble));
     // This HTTP session ends here; the stream owns the socket now.
+}
+
+void HttpSession::wait_for_log(SseStart start, const Request& req) {
+    waiting_ = std::move(start);
+    waiting_head_.base() = req.base();
+    stream_.expires_never();
+    lag_timer_.expires_after(hub_.lag_wait());
+    lag_timer_.async_wait(beast::bind_front_handler(&HttpSession::on_lag_timeout, shared_from_this()));
+    // Woken on the thread that applied the id: back to this strand.
+    wait_ticket_ = hub_.wait_for_applied(*waiting_->last_event_id, [self = shared_from_this()] {
+        net::post(self->stream_.get_executor(), [self] { self->on_caught_up(); });
+    });
+}
+
+void HttpSession::on_caught_up() {
+    if (!waiting_) return;
+    lag_timer_.cancel();
+    auto start = std::move(*waiting_);
+    waiting_.reset();
+    start_stream(std::move(start));
+}
+
+void HttpSession::on_lag_timeout(error_code ec) {
+    if (ec || !waiting_) return;
+    if (!hub_.cancel_wait(wait_ticket_)) return;  // woken meanwhile: on_caught_up is on its way
+    const auto& c = waiting_->subscription->client;
+    SSEBUS_LOG(warn, "stream refused: this server lags behind the others", {"status", 503}, {"client", c.client_id},
+               {"route", c.route}, {"remote", c.remote}, {"last_event_id", *waiting_->last_event_id},
+               {"ms", hub_.lag_wait().count()});
+    waiting_.reset();  // the user's place is free for the retry
+    auto res = json_error(waiting_head_, http::status::service_unavailable, "this server is behind the others; retry");
+    res.set(http::field::retry_after, "1");
+    apply_cors(res, waiting_head_, config_.cors_origins);
+    router_.count(res.result());
+    send(std::move(res));
 }
 
 void HttpSession::send(Response res) {

@@ -25,6 +25,12 @@ private:
     void send(Response res);
     void on_write(bool keep_alive, error_code ec, std::size_t bytes);
     void start_stream(SseStart start);
+    // A shared log's stream whose Last-Event-ID this server has not applied yet (another
+    // server issued it): waits, without a thread, for the hub to apply it, at most the hub's
+    // lag_wait; then the stream starts, or the client gets 503 and retries.
+    void wait_for_log(SseStart start, const Request& req);
+    void on_caught_up();
+    void on_lag_timeout(error_code ec);
     void do_close();
 
     beast::tcp_stream stream_;
@@ -35,6 +41,10 @@ private:
     Hub& hub_;
     const Config& config_;
     std::string remote_;
+    std::optional<SseStart> waiting_;  // a stream waiting for the log (wait_for_log)
+    Request waiting_head_;             // its request's head, for the 503
+    std::uint64_t wait_ticket_ = 0;
+    net::steady_timer lag_timer_;
 };
 
 }  // namespace ssebus::server

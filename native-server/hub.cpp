@@ -51,6 +51,8 @@ nlohmann::json HubStats::to_json() const {
         {"slow_clients_disconnected", slow_clients_disconnected},
         {"closed_by_reason", closed_by_reason},
         {"streams_refused", streams_refused},
+        {"streams_waiting", streams_waiting},
+        {"lag_waits", lag_waits},
         {"connections_total", connections_total},
         {"history_size", history_size},
         {"history_earliest_id", history_earliest_id},
@@ -153,7 +155,8 @@ Hub::Hub(HubOptions options, std::unique_ptr<store::Log> log) : options_(options
     ring_.assign(ring.begin(), ring.end());
     for (auto& e : log_->latest_per_type()) latest_by_type_[e->event().name] = e;
     newest_ = log_->window().newest;
-    log_->start({.apply = [this](const EventPtr& e) { return apply(e); }});
+    log_->start({.apply = [this](const EventPtr& e) { return apply(e); },
+                 .lost = [this](std::uint64_t requested, std::uint64_t earliest) { lost(requested, earliest); }});
 }
 
 Hub::~Hub() {
@@ -162,6 +165,7 @@ Hub::~Hub() {
 
 std::size_t Hub::apply(const EventPtr& published) {
     std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
+    std::vector<std::function<void()>> woken;
     {
         std::lock_guard lock(mutex_);
         ++published_;
@@ -181,7 +185,12 @@ std::size_t Hub::apply(const EventPtr& published) {
             if (!entry.subscription->selects(published->event())) continue;
             if (auto s = entry.subscriber.lock()) targets.emplace_back(std::move(s), entry.subscription->framing);
         }
+        // Streams that waited for this id (shared logs): they attach after this event is in
+        // the ring, so it reaches them by their replay.
+        for (auto it = waiting_.begin(); it != waiting_.end() && it->first <= newest_; it = waiting_.erase(it))
+            woken.push_back(std::move(it->second.second));
     }
+    for (auto& wake : woken) wake();
     // Sent outside the registry lock (attach and detach go on); the log applies one event at
     // a time, so the next event cannot overtake this one on any stream. Frames are built
     // once per wire shape, then shared by every stream of that shape.
@@ -282,6 +291,50 @@ std::vector<Frame> Hub::attach(const std::shared_ptr<Subscriber>& subscriber,
 
 Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
                          std::optional<std::uint64_t> last_event_id, std::size_t page) {
+    auto first = replay_first(subscriber, subscription, last_event_id);
+    if (first.attached || first.failed) return first;
+    auto next = replay_more(subscriber, subscription, first.after, page);
+    next.frames.insert(next.frames.begin(), std::make_move_iterator(first.frames.begin()),
+                       std::make_move_iterator(first.frames.end()));
+    return next;
+}
+
+Replay Hub::replay_more(const std::shared_ptr<Subscriber>& subscriber,
+                        const std::shared_ptr<const Subscription>& subscription, std::uint64_t after, std::size_t page) {
+    std::promise<Replay> promise;
+    auto future = promise.get_future();
+    replay_more(subscriber, subscription, after, [&promise](Replay r) { promise.set_value(std::move(r)); }, page);
+    return future.get();
+}
+
+Frame Hub::gap_frame(std::uint64_t requested, std::uint64_t earliest) {
+    nlohmann::json gap{{"requested", requested}, {"earliest", earliest}};
+    return std::make_shared<const std::string>(sse::frame({.name = "ssebus:gap", .data = gap.dump()}));
+}
+
+bool Hub::attach_from_ring(const std::shared_ptr<Subscriber>& subscriber,
+                           std::shared_ptr<const Subscription>& subscription, std::uint64_t after, Replay& r) {
+    // Everything after `after` is in the ring (or nothing is retained before it): attach now,
+    // atomically with respect to apply().
+    if (!ring_.empty() && after < ring_.front()->id() - 1) return false;
+    std::size_t replayed = 0;
+    auto it = std::upper_bound(ring_.begin(), ring_.end(), after,
+                               [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
+    for (; it != ring_.end(); ++it) {
+        if (!subscription->selects((*it)->event())) continue;
+        r.frames.push_back((*it)->frame(subscription->framing));
+        ++replayed;
+    }
+    replayed_ += replayed;
+    ++connections_;
+    catching_up_.erase(subscriber.get());
+    subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+    r.attached = true;
+    return true;
+}
+
+Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                         std::optional<std::uint64_t> last_event_id) {
     const auto& client = subscription->client;
     if (!last_event_id) {
         Replay r;
@@ -298,137 +351,178 @@ Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::sha
         r.attached = true;
         return r;
     }
-    // Events after the one the client saw are gone when retention removed them, or were
-    // issued by an earlier log (the memory log's previous run, another server). An id this
-    // server has not issued yet came from another server, or from a run whose clock was
-    // ahead: nothing can be said of what the client missed, and the ids it will get are
-    // smaller than its own, so it is told of a gap too (a client that drops ids it already
-    // passed re-bases on the gap).
+    // Events after the one the client saw are gone when retention removed them, when the log
+    // lost them, or were issued by an earlier log (the memory log's previous run, another
+    // server). An id this server has not issued yet came from another server, or from a run
+    // whose clock was ahead: nothing can be said of what the client missed, and the ids it
+    // will get are smaller than its own, so it is told of a gap too (a client that drops ids
+    // it already passed re-bases on the gap). A shared log's stream waits for such an id
+    // before it gets here (lags_behind).
     store::Window window;
     try {
         window = log_->window();
     } catch (const std::exception& e) {
-        return unreadable(client, e);
+        return unreadable(client, e.what());
     }
-    std::vector<Frame> first;
-    std::uint64_t newest;
+    // Copied: the subscription moves into the hub below.
+    const std::string client_id = client.client_id, route = client.route;
+    const std::uint64_t last = *last_event_id;
+    Replay r;
+    bool gap = false;
     {
         std::lock_guard lock(mutex_);
-        newest = newest_;
+        const std::uint64_t dropped_up_to = std::max(window.dropped_up_to, lost_before_ > 0 ? lost_before_ - 1 : 0);
+        // (Compared without adding to the client's id, which may be 2^64-1.)
+        const bool before_this_log = window.origin > 0 && last < window.origin - 1;
+        const bool not_issued_yet = last > newest_;
+        const bool dropped = last < dropped_up_to;
+        if (dropped || before_this_log || not_issued_yet) {
+            // An empty log issues its next id at origin at the earliest (a fresh memory log).
+            const std::uint64_t earliest = window.earliest != 0 ? std::max(window.earliest, lost_before_)
+                                                                : std::max({newest_ + 1, window.origin, lost_before_});
+            r.frames.push_back(gap_frame(last, earliest));
+            ++gaps_;
+            gap = true;
+        }
+        // Retention may have removed ring events too (by age): nothing at or below dropped_up_to.
+        const std::uint64_t after = std::max(last, dropped_up_to);
+        if (!attach_from_ring(subscriber, subscription, after, r)) {
+            // Older than the ring: the stream reads the log, page by page, with replay_more.
+            catching_up_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+            r.after = after;
+        }
     }
-    const std::uint64_t last = *last_event_id;
-    // (Compared without adding to the client's id, which may be 2^64-1.)
-    const bool before_this_log = window.origin > 0 && last < window.origin - 1;
-    const bool not_issued_yet = last > newest;
-    const bool dropped = last < window.dropped_up_to;
-    if (dropped || before_this_log || not_issued_yet) {
-        // An empty log issues its next id at origin at the earliest (a fresh memory log).
-        const std::uint64_t earliest = window.earliest != 0 ? window.earliest : std::max(newest + 1, window.origin);
-        nlohmann::json gap{{"requested", last}, {"earliest", earliest}};
-        first.push_back(std::make_shared<const std::string>(sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
-        std::lock_guard lock(mutex_);
-        ++gaps_;
-    }
-    const bool gap = !first.empty();
-    // Copied: page_or_attach takes the subscription, and drops it if the log cannot be read.
-    const std::string client_id = client.client_id, route = client.route;
-    // Retention may have removed ring events too (by age): nothing at or below dropped_up_to.
-    Replay r = page_or_attach(subscriber, std::move(subscription), std::max(last, window.dropped_up_to), page,
-                              std::move(first));
-    // `count`: the events of this first step (the ring, or the first page from the log);
-    // `more`: the replay goes on from the log, page by page.
+    // `count`: the events from the ring; `more`: the replay goes on from the log, page by page.
     SSEBUS_LOG(debug, "replay", {"client", client_id}, {"route", route}, {"from", last},
-               {"count", r.frames.size() - (gap ? 1 : 0)}, {"gap", gap}, {"more", !r.attached && !r.failed});
+               {"count", r.frames.size() - (gap ? 1 : 0)}, {"gap", gap}, {"more", !r.attached});
     return r;
 }
 
-Replay Hub::unreadable(const ClientInfo& client, const std::exception& e) {
+Replay Hub::unreadable(const ClientInfo& client, std::string_view reason) {
     SSEBUS_LOG(error, "replay failed: the store cannot be read", {"client", client.client_id}, {"route", client.route},
-               {"reason", e.what()});
+               {"reason", reason});
     return Replay{.failed = true};
 }
 
-Replay Hub::replay_more(const std::shared_ptr<Subscriber>& subscriber,
-                        const std::shared_ptr<const Subscription>& subscription, std::uint64_t after, std::size_t page) {
-    return page_or_attach(subscriber, subscription, after, page, {});
+void Hub::replay_more(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                      std::uint64_t after, std::function<void(Replay)> done, std::size_t page) {
+    std::uint64_t newest;
+    {
+        Replay r;
+        std::lock_guard lock(mutex_);
+        if (attach_from_ring(subscriber, subscription, after, r)) {
+            // (done runs with the lock held: it only posts, or sets a promise.)
+            done(std::move(r));
+            return;
+        }
+        catching_up_.try_emplace(subscriber.get(), Entry{subscriber, subscription});
+        newest = newest_;
+    }
+    // Older than the ring: one page from the log, outside the lock. Events the log committed
+    // but the hub has not applied yet are left for the ring.
+    log_->read_page(after, page,
+                    [this, subscriber, subscription = std::move(subscription), after, newest,
+                     done = std::move(done)](store::Page p) mutable {
+                        done(take_page(subscriber, std::move(subscription), after, newest, std::move(p)));
+                    });
 }
 
-Replay Hub::page_or_attach(const std::shared_ptr<Subscriber>& subscriber,
-                           std::shared_ptr<const Subscription> subscription, std::uint64_t after, std::size_t page,
-                           std::vector<Frame> frames) {
-    Replay r{.frames = std::move(frames)};
-    const Framing framing = subscription->framing;
-    std::size_t replayed = 0;
-    {
-        std::uint64_t newest;
-        {
-            std::lock_guard lock(mutex_);
-            // Everything after `after` is in the ring (or nothing is retained before it):
-            // attach now, atomically with respect to apply().
-            if (ring_.empty() || after >= ring_.front()->id() - 1) {
-                auto it = std::upper_bound(ring_.begin(), ring_.end(), after,
-                                           [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
-                for (; it != ring_.end(); ++it) {
-                    if (!subscription->selects((*it)->event())) continue;
-                    r.frames.push_back((*it)->frame(framing));
-                    ++replayed;
-                }
-                replayed_ += replayed;
-                ++connections_;
-                catching_up_.erase(subscriber.get());
-                subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
-                r.attached = true;
-                return r;
-            }
-            newest = newest_;
-        }
-        // Older than the ring: one page from the log, outside the lock. Events the log
-        // committed but the hub has not applied yet are left for the ring.
-        std::vector<EventPtr> events;
-        store::Window window;
-        try {
-            events = log_->read_after(after, page);
-            window = log_->window();
-        } catch (const std::exception& e) {
-            auto failed = unreadable(subscription->client, e);
-            failed.frames.insert(failed.frames.begin(), std::make_move_iterator(r.frames.begin()),
-                                 std::make_move_iterator(r.frames.end()));
-            std::lock_guard lock(mutex_);
-            replayed_ += replayed;
-            catching_up_.erase(subscriber.get());
-            return failed;
-        }
-        // Retention may have removed events after `after` since the last page (a client
-        // catching up on a history that moves): say so, as at the start of a replay, rather
-        // than going on silently from the next retained event.
-        if (after < window.dropped_up_to && (events.empty() || window.dropped_up_to < events.front()->id())) {
-            const std::uint64_t earliest = events.empty() ? window.earliest : events.front()->id();
-            nlohmann::json gap{{"requested", after}, {"earliest", earliest}};
-            r.frames.push_back(std::make_shared<const std::string>(sse::frame({.name = "ssebus:gap", .data = gap.dump()})));
-            std::lock_guard lock(mutex_);
-            ++gaps_;
-        }
-        std::uint64_t next = events.empty() ? std::max(after, window.dropped_up_to) : after;
-        for (const auto& e : events) {
-            if (e->id() > newest) break;
-            next = e->id();
-            if (!subscription->selects(e->event())) continue;
-            r.frames.push_back(e->frame(framing));
-            ++replayed;
-        }
-        if (next == after) {
-            // Nothing older left in the log (retention went past it): the ring has the rest.
-            std::lock_guard lock(mutex_);
-            if (!ring_.empty()) next = std::max(after, ring_.front()->id() - 1);
-        }
-        // One page per call, even when it selected nothing: a stream that selects few events
-        // would otherwise scan the whole history in one handler. The caller asks again.
+Replay Hub::take_page(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                      std::uint64_t after, std::uint64_t newest, store::Page page) {
+    if (!page.error.empty()) {
+        auto failed = unreadable(subscription->client, page.error);
         std::lock_guard lock(mutex_);
-        replayed_ += replayed;
-        catching_up_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
-        r.after = next;
-        return r;
+        catching_up_.erase(subscriber.get());
+        return failed;
     }
+    Replay r;
+    const auto& events = page.events;
+    const auto& window = page.window;
+    std::uint64_t dropped_up_to = window.dropped_up_to;
+    {
+        // History the log lost while the stream read its pages counts as dropped too.
+        std::lock_guard lock(mutex_);
+        if (lost_before_ > 0) dropped_up_to = std::max(dropped_up_to, lost_before_ - 1);
+    }
+    auto first = std::find_if(events.begin(), events.end(), [&](const EventPtr& e) { return e->id() > dropped_up_to; });
+    std::uint64_t gaps = 0;
+    // Retention may have removed events after `after` since the last page (a client catching
+    // up on a history that moves), or a log that links ids found the link broken: say so, as
+    // at the start of a replay, rather than going on silently from the next retained event.
+    if (after < dropped_up_to && (first == events.end() || dropped_up_to < (*first)->id())) {
+        r.frames.push_back(gap_frame(after, first == events.end() ? std::max(window.earliest, dropped_up_to + 1)
+                                                                  : (*first)->id()));
+        ++gaps;
+    }
+    std::size_t replayed = 0;
+    std::uint64_t next = first == events.end() ? std::max(after, dropped_up_to) : after;
+    for (auto it = first; it != events.end(); ++it) {
+        const auto& e = *it;
+        if (e->id() > newest) break;
+        next = e->id();
+        if (!subscription->selects(e->event())) continue;
+        r.frames.push_back(e->frame(subscription->framing));
+        ++replayed;
+    }
+    // One page per call, even when it selected nothing: a stream that selects few events
+    // would otherwise scan the whole history in one handler. The caller asks again.
+    std::lock_guard lock(mutex_);
+    // Nothing older left in the log (retention went past it): the ring has the rest.
+    if (next == after && !ring_.empty()) next = std::max(after, ring_.front()->id() - 1);
+    gaps_ += gaps;
+    r.after = next;
+    // Detached while the page was read (the stream closed): it stays detached, uncounted.
+    if (catching_up_.count(subscriber.get()) != 0) replayed_ += replayed;
+    return r;
+}
+
+bool Hub::lags_behind(std::optional<std::uint64_t> last_event_id) const {
+    if (!last_event_id || !log_->shared()) return false;
+    std::lock_guard lock(mutex_);
+    return *last_event_id > newest_;
+}
+
+std::uint64_t Hub::wait_for_applied(std::uint64_t id, std::function<void()> woken) {
+    std::uint64_t ticket;
+    {
+        std::lock_guard lock(mutex_);
+        ticket = ++next_wait_;
+        ++lag_waits_;
+        if (id > newest_) {
+            waiting_.emplace(id, std::make_pair(ticket, std::move(woken)));
+            return ticket;
+        }
+    }
+    woken();
+    return ticket;
+}
+
+bool Hub::cancel_wait(std::uint64_t ticket) {
+    std::lock_guard lock(mutex_);
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
+        if (it->second.first == ticket) {
+            waiting_.erase(it);
+            return true;
+        }
+    return false;
+}
+
+void Hub::lost(std::uint64_t requested, std::uint64_t earliest) {
+    const Frame frame = gap_frame(requested, earliest);
+    std::vector<std::shared_ptr<Subscriber>> told;
+    {
+        std::lock_guard lock(mutex_);
+        // What the ring holds before `earliest` is no longer the log's history: a client that
+        // resumes from there is told of the gap too, and reads nothing across it.
+        lost_before_ = std::max(lost_before_, earliest);
+        while (!ring_.empty() && ring_.front()->id() < earliest) ring_.pop_front();
+        for (auto& [_, entry] : subscribers_)
+            if (auto s = entry.subscriber.lock()) told.push_back(std::move(s));
+        gaps_ += told.size();
+    }
+    SSEBUS_LOG(warn, "history lost: the store no longer has events this server applied", {"requested", requested},
+               {"earliest", earliest}, {"streams", told.size()});
+    for (auto& s : told) s->notice(frame);
 }
 
 void Hub::detach(const Subscriber* subscriber) {
@@ -491,6 +585,8 @@ HubStats Hub::stats() const {
     for (std::size_t i = 0; i < close_reason_count; ++i)
         s.closed_by_reason[std::string(to_string(static_cast<CloseReason>(i)))] = closed_[i].load(std::memory_order_relaxed);
     s.streams_refused = refused_;
+    s.streams_waiting = waiting_.size();
+    s.lag_waits = lag_waits_;
     s.connections_total = connections_;
     s.ring_size = ring_.size();
     s.last_id = newest_;

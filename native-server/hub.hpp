@@ -63,6 +63,9 @@ public:
     virtual ~Subscriber() = default;
     // A live event's frame, and when the hub published it (PublishedEvent::published_at).
     virtual void deliver(const Frame& frame, SteadyTime published_at) = 0;
+    // A frame that is no event (the gap notice when the log lost history): no latency to
+    // measure. By default it goes the way of an event published now.
+    virtual void notice(const Frame& frame) { deliver(frame, std::chrono::steady_clock::now()); }
     virtual void close(const Frame& final_comment) = 0;
 };
 
@@ -152,6 +155,9 @@ struct HubOptions {
     // across restarts.
     std::optional<std::uint64_t> first_id;
     std::size_t max_streams_per_user = 5;
+    // Shared logs: how long a stream whose Last-Event-ID this hub has not applied yet waits
+    // for it (another server issued it, and this one lags) before it is refused with 503.
+    std::chrono::milliseconds lag_wait{2'000};
 };
 
 struct HubStats {
@@ -171,6 +177,8 @@ struct HubStats {
     // Streams ended, by to_string(CloseReason); every reason is present, zeros included.
     std::map<std::string, std::uint64_t> closed_by_reason;
     std::uint64_t streams_refused = 0;  // over the per-user limit
+    std::size_t streams_waiting = 0;    // waiting for this hub to apply their Last-Event-ID
+    std::uint64_t lag_waits = 0;        // streams that waited so (served after, or refused)
     std::uint64_t connections_total = 0;
     std::size_t history_size = 0;       // retained events (the log's)
     std::uint64_t history_earliest_id = 0;
@@ -261,18 +269,43 @@ public:
     // must send before any live one: a gap notice, then every retained event after
     // `last_event_id` that it selects (or the latest of each type). Nothing is missed and
     // nothing is sent twice, however publishes and attaches interleave.
-    // (Reads the whole replay at once; streams use replay_first/replay_more instead.)
+    // Reads the whole replay at once and waits for the log: for tests and in-process callers,
+    // never on an I/O thread or the log's own (streams use replay_first/replay_more).
     std::vector<Frame> attach(const std::shared_ptr<Subscriber>& subscriber,
                               std::shared_ptr<const Subscription> subscription,
                               std::optional<std::uint64_t> last_event_id);
-    // The same in pages of at most `page` events: while the events after the client's id
-    // are older than the ring, each call reads one page from the log and the stream is not
-    // attached; once they are in the ring, the stream is attached atomically with respect
-    // to publishes, as attach() does. The gap notice comes with the first page.
+    // The same in steps, none of which waits for the log. replay_first registers the stream
+    // and checks for a gap (the log's window is cached): when the events after the client's
+    // id are in the ring, it attaches the stream from there, atomically with respect to
+    // publishes, as attach() does; otherwise it returns, not attached, the gap notice (if
+    // any) and the id to continue after, and the stream reads the log with replay_more.
     Replay replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
-                        std::optional<std::uint64_t> last_event_id, std::size_t page = 1'000);
+                        std::optional<std::uint64_t> last_event_id);
+    // One page of at most `page` events from the log (log().read_page()), or, once the events
+    // after `after` are in the ring, the attach. `done` runs once, inline or later on the
+    // log's thread (a stream posts it back to its strand). A stream detached while its page
+    // was read is not registered again (its answer is to be ignored). A page the log could
+    // not read gives `failed`.
+    void replay_more(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                     std::uint64_t after, std::function<void(Replay)> done, std::size_t page = 1'000);
+    // The blocking forms of the two, for tests and in-process callers (as attach()):
+    // replay_first with the first page read at once, and one page waited for.
+    Replay replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                        std::optional<std::uint64_t> last_event_id, std::size_t page);
     Replay replay_more(const std::shared_ptr<Subscriber>& subscriber, const std::shared_ptr<const Subscription>& subscription,
                        std::uint64_t after, std::size_t page = 1'000);
+
+    // Shared logs (log().shared()): whether a stream resuming from `last_event_id` must wait,
+    // because it is above the newest id this hub applied (another server issued it and this
+    // one has not applied it yet). Always false for other logs: such an id gets a gap.
+    bool lags_behind(std::optional<std::uint64_t> last_event_id) const;
+    // Runs `woken` once, when the hub has applied `id` (inline when it has already), on the
+    // thread that applied it; the hub holds no lock then. Returns a ticket for cancel_wait().
+    std::uint64_t wait_for_applied(std::uint64_t id, std::function<void()> woken);
+    // Gives up a wait: true when it was still waiting (`woken` will not run), false when
+    // `woken` has run or is running. Counted in stats() as a lag wait either way.
+    bool cancel_wait(std::uint64_t ticket);
+    std::chrono::milliseconds lag_wait() const noexcept { return options_.lag_wait; }
     void detach(const Subscriber* subscriber);
 
     // The log behind the hub.
@@ -303,10 +336,18 @@ private:
     void release_stream(const std::string& user);
     // A committed event, from the log, in id order: into the ring, then to its streams.
     std::size_t apply(const EventPtr& event);
+    // The log found that history this hub may have applied is gone: every stream is told.
+    void lost(std::uint64_t requested, std::uint64_t earliest);
     // A replay that cannot go on: the log could not be read (logged here).
-    static Replay unreadable(const ClientInfo& client, const std::exception& e);
-    Replay page_or_attach(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
-                          std::uint64_t after, std::size_t page, std::vector<Frame> frames);
+    static Replay unreadable(const ClientInfo& client, std::string_view reason);
+    // With mutex_ held: when the ring has every event after `after`, attaches the stream and
+    // adds the ring's frames to `r`. False when older events must come from the log.
+    bool attach_from_ring(const std::shared_ptr<Subscriber>& subscriber,
+                          std::shared_ptr<const Subscription>& subscription, std::uint64_t after, Replay& r);
+    // A page read from the log, turned into frames (and the id to go on after).
+    Replay take_page(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
+                     std::uint64_t after, std::uint64_t newest, store::Page page);
+    static Frame gap_frame(std::uint64_t requested, std::uint64_t earliest);
 
     struct Entry {
         std::weak_ptr<Subscriber> subscriber;
@@ -326,6 +367,12 @@ private:
     // but not delivered to until they attach (then they move to subscribers_).
     std::unordered_map<const Subscriber*, Entry> catching_up_;
     std::unordered_map<std::string, std::size_t> streams_per_user_;
+    // Streams waiting for an id to be applied (shared logs): by id, then ticket.
+    std::multimap<std::uint64_t, std::pair<std::uint64_t, std::function<void()>>> waiting_;
+    std::uint64_t next_wait_ = 0;
+    std::uint64_t lag_waits_ = 0;
+    // After the log lost history: every id below this one counts as dropped (0: none lost).
+    std::uint64_t lost_before_ = 0;
     std::uint64_t published_ = 0;
     NameCounts published_names_;
     std::uint64_t replayed_ = 0;

@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
                {"log_level", log::to_string(c.log_level)});
     if (c.mux_secret.empty())
         SSEBUS_LOG(info, "Mux webhooks are refused (503): no --mux-secret is set");
+    if (c.test_hooks)
+        SSEBUS_LOG(warn, "SSEBUS_TEST_HOOKS=1: the test routes under /api/_test/ are on; never in production");
     if (c.demo && c.demo_public_key)
         SSEBUS_LOG(warn, "--demo-public-key: anyone who reaches this server gets the publisher key and can publish");
 

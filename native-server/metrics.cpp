@@ -86,6 +86,10 @@ std::string prometheus_text(const HubStats& s, const ResponseCounts& responses) 
     publish_to_write(out, s);
     metric("ssebus_streams_refused_total", "counter", "Streams refused over the per-user limit.", s.streams_refused);
     metric("ssebus_connections_total", "counter", "Streams opened.", s.connections_total);
+    metric("ssebus_lag_waits_total", "counter",
+           "Streams that waited for this server to apply their Last-Event-ID (a shared store).", s.lag_waits);
+    metric("ssebus_streams_waiting", "gauge", "Streams waiting now for this server to apply their Last-Event-ID.",
+           s.streams_waiting);
     metric("ssebus_history_events", "gauge", "Events kept for replay.", s.history_size);
     metric("ssebus_last_event_id", "gauge", "The newest event id.", s.last_id);
     out << "# HELP ssebus_store_info The event log's kind (--store).\n# TYPE ssebus_store_info gauge\n"

@@ -277,6 +277,15 @@ void VideoStore::load(const std::string& id, json record) {
     persist_ = std::move(persist);
 }
 
+void VideoStore::replace_all(std::vector<std::pair<std::string, json>> records) {
+    std::lock_guard lock(mutex_);
+    auto persist = std::exchange(persist_, nullptr);
+    records_.clear();
+    by_age_.clear();
+    for (auto& [id, record] : records) store(id, std::move(record));
+    persist_ = std::move(persist);
+}
+
 void VideoStore::store(const std::string& id, json record) {
     if (persist_) persist_(id, record);
     if (const auto it = records_.find(id); it != records_.end()) {

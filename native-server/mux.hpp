@@ -99,6 +99,10 @@ public:
     void persist_to(Persist persist);
     // A record read back from where it was kept (oldest first); not persisted again.
     void load(const std::string& id, nlohmann::json record);
+    // Every record at once, as another server left them where they are kept (a shared log):
+    // `records` (oldest first) replace all of this store's; not persisted again. The webhook
+    // ids already applied are kept.
+    void replace_all(std::vector<std::pair<std::string, nlohmann::json>> records);
 
     std::optional<nlohmann::json> get(const std::string& id) const;
     nlohmann::json list() const;  // JSON array, most recently created first

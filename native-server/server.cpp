@@ -41,6 +41,17 @@ std::vector<net::ip::address> resolve(const std::string& host) {
     return out;
 }
 
+// The records a log keeps, as JSON objects (anything else is skipped).
+std::vector<std::pair<std::string, nlohmann::json>> parse_records(const store::Log::Records& records) {
+    std::vector<std::pair<std::string, nlohmann::json>> out;
+    out.reserve(records.size());
+    for (const auto& [id, value] : records) {
+        auto record = nlohmann::json::parse(value, nullptr, false);
+        if (record.is_object()) out.emplace_back(id, std::move(record));
+    }
+    return out;
+}
+
 }  // namespace
 
 // The secrets not given are made up; with a data directory they are made up once and kept,
@@ -75,12 +86,13 @@ std::unique_ptr<store::Log> Server::open_log(const Config& c) {
                                    .sync_full = c.store_sync_full, .vfs = c.store_vfs});
 }
 
-Server::Server(Config config) try
+Server::Server(Config config, std::unique_ptr<store::Log> log) try
     : ioc_(static_cast<int>(std::max(1u, config.threads))),
       work_(net::make_work_guard(ioc_)),
       hub_(HubOptions{.history_size = config.history_size, .history_max_age = config.history_max_age,
-                      .first_id = config.first_id, .max_streams_per_user = config.max_streams_per_user},
-           open_log(config)),
+                      .first_id = config.first_id, .max_streams_per_user = config.max_streams_per_user,
+                      .lag_wait = config.lag_wait},
+           log ? std::move(log) : open_log(config)),
       generators_(ioc_.get_executor(), hub_),
       pipeline_(ioc_.get_executor(), hub_, videos_, config.demo_step),
       uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),
@@ -89,12 +101,14 @@ Server::Server(Config config) try
       router_(app_) {
     // The video records live in the same database as the events (the memory log keeps none).
     auto& log = hub_.log();
-    for (auto& [id, value] : log.records("video")) {
-        auto record = nlohmann::json::parse(value, nullptr, false);
-        if (record.is_object()) videos_.load(id, std::move(record));
-    }
+    for (auto& [id, record] : parse_records(log.records("video"))) videos_.load(id, std::move(record));
     videos_.persist_to([&log](const std::string& id, const std::optional<nlohmann::json>& record) {
         log.put_record("video", id, record ? std::optional<std::string>(record->dump()) : std::nullopt);
+    });
+    // A shared log: other servers change the records too, and every server lists the same
+    // ones. The change arrives on the log's thread; it is applied on an I/O thread.
+    log.watch_records("video", [this](store::Log::Records records) {
+        net::post(ioc_, [this, records = std::move(records)] { videos_.replace_all(parse_records(records)); });
     });
 } catch (const sqlite::Error& e) {
     // Reading the recovered history (the ring, the latest of each type, the records) failed:

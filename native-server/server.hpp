@@ -21,8 +21,9 @@ namespace ssebus::server {
 class Server {
 public:
     // Makes up the secrets that are not given (kept in config.data_dir when it is set).
-    // Throws ConfigError when the data directory cannot be created or written.
-    explicit Server(Config config);
+    // Throws ConfigError when the data directory cannot be created or written. `log`, when
+    // given, is used instead of the one config.store names (tests drive a log of their own).
+    explicit Server(Config config, std::unique_ptr<store::Log> log = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

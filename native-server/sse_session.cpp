@@ -79,16 +79,34 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
         });
     }
     do_read();
-    if (replay.failed) close_unreadable();
+    if (replay.failed) return close_unreadable();
+    // The first page is read while the head goes out.
+    request_page();
 }
 
-void SseSession::next_page() {
-    auto replay = hub_.replay_more(shared_from_this(), subscription_, replayed_up_to_);
+void SseSession::request_page() {
+    if (page_pending_ || !catching_up_ || closed_ || closing_) return;
+    page_pending_ = true;
+    // The page may complete on the log's thread: it comes back to this strand.
+    hub_.replay_more(shared_from_this(), subscription_, replayed_up_to_, [self = shared_from_this()](Replay replay) {
+        net::post(self->stream_.get_executor(),
+                  [self, replay = std::move(replay)]() mutable { self->on_page(std::move(replay)); });
+    });
+}
+
+void SseSession::on_page(Replay replay) {
+    page_pending_ = false;
+    if (closed_ || closing_) return;  // a late page for a stream that ended
     catching_up_ = !replay.attached && !replay.failed;
     replayed_up_to_ = replay.after;
     backlog_.insert(backlog_.end(), std::make_move_iterator(replay.frames.begin()),
                     std::make_move_iterator(replay.frames.end()));
-    if (replay.failed) close_unreadable();
+    if (replay.failed) return close_unreadable();
+    if (!writing_.empty()) return;  // on_write goes on
+    if (!backlog_.empty() || !queue_.empty()) return do_write();
+    // A page that selected nothing: the next one (its answer is a handler of its own, so the
+    // other work of this I/O thread goes on between pages).
+    request_page();
 }
 
 void SseSession::close_unreadable() {
@@ -100,6 +118,10 @@ void SseSession::close_unreadable() {
 void SseSession::deliver(const Frame& frame, SteadyTime published_at) {
     net::post(stream_.get_executor(),
               [self = shared_from_this(), frame, published_at] { self->enqueue(frame, published_at); });
+}
+
+void SseSession::notice(const Frame& frame) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
 }
 
 void SseSession::close(const Frame& final_comment) {
@@ -167,21 +189,11 @@ void SseSession::on_write(error_code ec, std::size_t) {
         writing_published_.clear();
         hub_.record_publish_to_write(batch);
     }
-    if (backlog_.empty() && catching_up_ && !closing_) next_page();
+    // The backlog holds at most a page: the next one is read while the last of this one is
+    // written.
+    if (backlog_.empty() && catching_up_ && !closing_) request_page();
     if (!backlog_.empty() || !queue_.empty()) return do_write();
-    if (catching_up_ && !closing_) return post_next_page();
     if (closing_) shut(closing_reason_);
-}
-
-void SseSession::post_next_page() {
-    // A page that selected nothing: the next one is a handler of its own, so that the other
-    // work of this I/O thread goes on between pages.
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-        if (self->closed_ || self->closing_ || !self->writing_.empty()) return;
-        self->next_page();
-        if (!self->backlog_.empty() || !self->queue_.empty()) return self->do_write();
-        if (self->catching_up_ && !self->closing_) self->post_next_page();
-    });
 }
 
 void SseSession::do_read() {

@@ -35,6 +35,7 @@ public:
     void run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble);
 
     void deliver(const Frame& frame, SteadyTime published_at) override;
+    void notice(const Frame& frame) override;
     void close(const Frame& final_comment) override;
 
 private:
@@ -49,9 +50,10 @@ private:
     void close_with(const Frame& final_comment, CloseReason reason);
     // The replay could not read the log: a final comment, then the client reconnects.
     void close_unreadable();
-    void post_next_page();
-    // While catching up from the log: the next page of the replay into the backlog.
-    void next_page();
+    // While catching up from the log: asks the hub for the next page of the replay (one at a
+    // time), which on_page adds to the backlog, on this strand.
+    void request_page();
+    void on_page(Replay replay);
     void shut(CloseReason why);
     void leave();
 
@@ -84,6 +86,7 @@ private:
     // The replay is older than the hub's ring: pages come from the log, one after the
     // other as the backlog empties, until the hub attaches the stream.
     bool catching_up_ = false;
+    bool page_pending_ = false;  // a page is being read: no second one is asked for
     std::uint64_t replayed_up_to_ = 0;
     bool closing_ = false;  // close after the queue is flushed
     bool closed_ = false;

@@ -12,6 +12,8 @@ namespace service {  // service.cpp
 Outcome health(Context&);
 Outcome metrics(Context&);
 Outcome stats(Context&);
+// Only with SSEBUS_TEST_HOOKS=1: the log applies nothing for ?ms=N (a server that lags).
+Outcome pause_applying(Context&);
 }  // namespace service
 
 namespace events {  // events.cpp: /api/events

@@ -1,4 +1,5 @@
-// Service routes: liveness, Prometheus metrics, stats as JSON.
+// Service routes: liveness, Prometheus metrics, stats as JSON, and the test hook.
+#include "log.hpp"
 #include "metrics.hpp"
 #include "routes/handlers.hpp"
 
@@ -23,6 +24,15 @@ Outcome metrics(Context& ctx) {
 
 Outcome stats(Context& ctx) {
     return ctx.json(Status::ok, ctx.app.hub.stats().to_json());
+}
+
+Outcome pause_applying(Context& ctx) {
+    ctx.require_key();
+    const auto ms = parse_u64(query_param(ctx.req, "ms").value_or(""));
+    if (!ms || *ms > 600'000) throw HttpError{Status::bad_request, "?ms= must be a number of milliseconds, 0-600000"};
+    SSEBUS_LOG(warn, "test hook: the log applies nothing for a while", {"ms", *ms}, {"remote", ctx.remote()});
+    ctx.app.hub.log().pause_applying(std::chrono::milliseconds(*ms));
+    return ctx.json(Status::accepted, {{"paused_ms", *ms}});
 }
 
 }  // namespace ssebus::server::routes::service

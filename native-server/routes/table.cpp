@@ -15,7 +15,8 @@ constexpr auto head = http::verb::head;
 constexpr auto post = http::verb::post;
 constexpr auto any = http::verb::unknown;
 
-enum class Only { always, demo };  // demo: only with --demo, else there is no such route
+// demo: only with --demo; test_hooks: only with SSEBUS_TEST_HOOKS=1; else there is no such route.
+enum class Only { always, demo, test_hooks };
 
 struct Route {
     http::verb method;
@@ -55,6 +56,8 @@ constexpr Route table[] = {
     {get,  "/api/demo/config",                    demo::config,      Only::demo},
     {post, "/api/demo/mux-webhook",               demo::mux_webhook, Only::demo},
 
+    {post, "/api/_test/pause-applying",           service::pause_applying, Only::test_hooks},
+
     {any,  "/api/**",                             files::no_route},
     {get,  "/**",                                 files::serve},
     {head, "/**",                                 files::serve},
@@ -90,6 +93,7 @@ Outcome dispatch(Context& ctx) {
     const Route* const end = std::end(table);
     for (const Route* r = std::begin(table); r != end; ++r) {
         if (r->only == Only::demo && !ctx.config.demo) continue;
+        if (r->only == Only::test_hooks && !ctx.config.test_hooks) continue;
         if (!matches(r->pattern, path, ctx.params)) continue;
         std::string allowed;
         for (const Route* same = r; same != end && same->pattern == r->pattern; ++same) {

@@ -312,3 +312,30 @@ TEST_CASE("close_all sends every subscriber its final comment; stats count strea
                                         {"slow_client", 1}, {"store_failed", 0}, {"write_failed", 0}});
     CHECK(stats.to_json()["closed_by_reason"]["shutdown"] == 2);
 }
+
+TEST_CASE("a wait for an id wakes once the hub has applied it; a cancelled wait never wakes") {
+    Hub hub(HubOptions{.first_id = 1});
+    hub.notify_all("one", 1);
+    int woken_at_once = 0, woken_later = 0, cancelled = 0;
+
+    const auto applied = hub.wait_for_applied(1, [&] { ++woken_at_once; });
+    CHECK(woken_at_once == 1);
+    CHECK_FALSE(hub.cancel_wait(applied));
+
+    const auto later = hub.wait_for_applied(3, [&] { ++woken_later; });
+    const auto given_up = hub.wait_for_applied(5, [&] { ++cancelled; });
+    CHECK(hub.stats().streams_waiting == 2);
+    hub.notify_all("two", 2);
+    CHECK(woken_later == 0);
+    hub.notify_all("three", 3);
+    CHECK(woken_later == 1);
+    CHECK_FALSE(hub.cancel_wait(later));
+    CHECK(hub.cancel_wait(given_up));
+    for (int i = 4; i <= 6; ++i) hub.notify_all("more", i);
+    CHECK(cancelled == 0);
+    CHECK(woken_later == 1);
+    CHECK(hub.stats().streams_waiting == 0);
+    CHECK(hub.stats().lag_waits == 3);
+    // A log that is not shared never makes a stream wait: an id it has not issued is a gap.
+    CHECK_FALSE(hub.lags_behind(100));
+}
