@@ -76,8 +76,16 @@ Config Server::prepare(Config c) {
 std::unique_ptr<store::Log> Server::open_log(const Config& c) {
     const store::Retention retention{.max_events = c.history_size, .max_age = c.history_max_age};
     if (c.store == "memory") return store::make_memory_log(retention, c.first_id);
-    if (c.store.rfind("redis://", 0) == 0)
-        throw ConfigError("--store " + c.store + ": Redis is not supported yet; use --store sqlite (the default) or memory");
+    if (c.store.rfind("redis://", 0) == 0) {
+        auto options = store::parse_redis_url(c.store);  // its errors name --store and the URL
+        options.retention = retention;
+        try {
+            return store::make_redis_log(std::move(options));
+        } catch (const ConfigError& e) {
+            // Redis cannot be reached at start: one line that names the flag too.
+            throw ConfigError("--store " + c.store + ": " + e.what());
+        }
+    }
     if (c.store != "sqlite") throw ConfigError("--store " + c.store + ": unknown store; use sqlite or memory");
     if (c.data_dir.empty()) throw ConfigError("--store sqlite needs a data directory (--data-dir)");
     DataDir dir(c.data_dir);

@@ -106,9 +106,10 @@ class Log {
 public:
     virtual ~Log() = default;
 
-    virtual std::string_view kind() const noexcept = 0;  // "memory", "sqlite"
+    virtual std::string_view kind() const noexcept = 0;  // "memory", "sqlite", "redis"
     // What a commit survives: "none" (memory), "crash" (sqlite, synchronous=NORMAL: a
     // process crash or kill -9), "power loss" (sqlite, synchronous=FULL: an fsync per commit).
+    // Redis: from its appendonly / appendfsync at connect ("unknown" when CONFIG is refused).
     virtual std::string_view durability() const noexcept = 0;
     // Starts committing: from now on appended events are numbered, committed and passed to
     // `sink.apply`. Called once, after the recovered history was read (newest, latest_per_type).
@@ -189,7 +190,9 @@ struct RedisOptions {
     unsigned short port = 6379;
     unsigned db = 0;
     std::string key = "ssebus:events";  // the stream; its meta hash, latest and records keys start with it
-    Retention retention;                // XADD MAXLEN ~ max_events; max_age: XTRIM MINID ~ now - max_age
+    // XADD MAXLEN ~ max_events (whole stream nodes: up to ~100 more may stay); max_age: an
+    // exact XTRIM MINID now - max_age every second (~ could keep a small stream's old entries).
+    Retention retention;
     std::chrono::milliseconds timeout{2'000};  // a command with no answer by then fails (hiredis 0.14 has none)
     std::size_t max_pending = 100'000;  // appends waiting for Redis, at most: past it append() refuses at once
 };

@@ -171,8 +171,9 @@ void Connection::arm_timer() {
     timer_armed_ = true;
     timer_.expires_at(deadlines_.front());
     timer_.async_wait([this](error_code ec) {
-        timer_armed_ = false;
+        // Cancelled only by the destructor: `this` may be gone.
         if (ec) return;
+        timer_armed_ = false;
         on_timer();
     });
 }

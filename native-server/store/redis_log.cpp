@@ -56,21 +56,37 @@ local function pack(...)
   return table.concat(out)
 end
 local ids = {}
+local newest_of = {}  -- name -> the ARGV index of its last event in this batch
+local prev = string.format('%.0f', last)
 for b = 2, #ARGV, 7 do
   local id = now
   if id <= last then id = last + 1 end
   local sid = string.format('%.0f', id)
-  local f = {'p', string.format('%.0f', last), 't', ARGV[b], 'i', ARGV[b + 1], 's', ARGV[b + 2],
-             'n', ARGV[b + 3], 'd', ARGV[b + 4]}
-  if ARGV[b + 5] ~= '' then f[#f + 1] = 'r'; f[#f + 1] = ARGV[b + 5] end
-  if ARGV[b + 6] ~= '' then f[#f + 1] = 'm'; f[#f + 1] = ARGV[b + 6] end
-  f[#f + 1] = 'w'; f[#f + 1] = wall
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, sid .. '-0', unpack(f))
-  redis.call('HSET', latest, ARGV[b + 3],
-             pack(sid, ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], wall))
-  redis.call('ZADD', latest_ids, sid, ARGV[b + 3])
+  -- One call per shape, no table: this loop is where Redis spends its time.
+  local r, m = ARGV[b + 5], ARGV[b + 6]
+  if r == '' and m == '' then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, sid .. '-0', 'p', prev, 't', ARGV[b], 'i', ARGV[b + 1],
+               's', ARGV[b + 2], 'n', ARGV[b + 3], 'd', ARGV[b + 4], 'w', wall)
+  elseif m == '' then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, sid .. '-0', 'p', prev, 't', ARGV[b], 'i', ARGV[b + 1],
+               's', ARGV[b + 2], 'n', ARGV[b + 3], 'd', ARGV[b + 4], 'r', r, 'w', wall)
+  elseif r == '' then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, sid .. '-0', 'p', prev, 't', ARGV[b], 'i', ARGV[b + 1],
+               's', ARGV[b + 2], 'n', ARGV[b + 3], 'd', ARGV[b + 4], 'm', m, 'w', wall)
+  else
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, sid .. '-0', 'p', prev, 't', ARGV[b], 'i', ARGV[b + 1],
+               's', ARGV[b + 2], 'n', ARGV[b + 3], 'd', ARGV[b + 4], 'r', r, 'm', m, 'w', wall)
+  end
   last = id
+  prev = sid
   ids[#ids + 1] = sid
+  newest_of[ARGV[b + 3]] = b
+end
+-- The latest of each name: once per name and batch.
+for name, b in pairs(newest_of) do
+  local sid = ids[(b - 2) / 7 + 1]
+  redis.call('HSET', latest, name, pack(sid, ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], wall))
+  redis.call('ZADD', latest_ids, sid, name)
 end
 redis.call('HSET', meta, 'last', string.format('%.0f', last))
 redis.call('HSETNX', meta, 'origin', ids[1])
@@ -97,6 +113,7 @@ return 1
 )lua";
 
 constexpr std::size_t append_batch = 1'000;   // events per EVALSHA
+constexpr int max_in_flight = 2;              // EVALSHAs sent and not answered: Redis runs one while the next is sent
 constexpr int read_count = 1'000;              // entries per XREAD
 constexpr auto read_block = 1'000ms;           // XREAD BLOCK
 constexpr auto refresh_every = 200ms;          // the window, at most this often after appends
@@ -433,6 +450,7 @@ private:
     struct Waiting {  // an append Redis numbered, until the loop applies it
         SteadyTime published_at;
         AppendDone done;
+        Event event;  // for its answer if retention removes it before the loop reads it
     };
     struct Applied {  // an own event the loop applied before the EVALSHA's answer came
         EventPtr event;
@@ -638,14 +656,14 @@ private:
         net::post(io_, [this] { flush(); });
     }
 
-    // Sends what is queued, when nothing is in flight: consecutive events in one EVALSHA
-    // (up to append_batch), each record in its own, pipelined in queue order.
+    // Sends what is queued, when fewer than max_in_flight EVALSHAs wait: consecutive events
+    // in one EVALSHA (up to append_batch), each record in its own, pipelined in queue order.
     void flush() {
         std::vector<Item> items;
         {
             std::lock_guard lock(mutex_);
             kicked_ = false;
-            if (in_flight_ > 0 || !cmd_ready_ || finished_) return;
+            if (in_flight_ >= max_in_flight || !cmd_ready_ || finished_) return;
             std::size_t events = 0;
             while (!queue_.empty() && events < append_batch) {
                 if (!queue_.front().record) ++events;
@@ -727,18 +745,20 @@ private:
                         if (item.done) item.done(early->second.event, early->second.delivered, {});
                         early_.erase(early);
                     } else if (id <= last_applied_) {
-                        // Applied under another chain, or trimmed before the loop saw it.
-                        if (item.done) item.done(nullptr, 0, "redis: the event was lost before this server applied it");
+                        // Committed, and trimmed before the loop read it: acknowledged, applied nowhere here.
+                        if (item.done) item.done(unapplied(id, std::move(item.event), item.published_at), 0, {});
                     } else {
-                        waiting_.emplace(id, Waiting{item.published_at, std::move(item.done)});
+                        waiting_.emplace(id, Waiting{item.published_at, std::move(item.done), std::move(item.event)});
                     }
                 }
+                // Answers come in order and later batches have higher ids: what the loop applied
+                // up to this batch's last id is nobody's to answer any more.
+                if (batch->size() > 0)
+                    early_.erase(early_.begin(), early_.upper_bound(id_of(text_of(r->element[batch->size() - 1]))));
                 schedule_refresh();
             }
-            if (in_flight_ == 0) {
-                early_.clear();
-                flush();
-            }
+            if (in_flight_ == 0) early_.clear();
+            flush();
             maybe_finish();
         });
     }
@@ -769,10 +789,8 @@ private:
                           } else {
                               seen_put(record);
                           }
-                          if (in_flight_ == 0) {
-                              early_.clear();
-                              flush();
-                          }
+                          if (in_flight_ == 0) early_.clear();
+                          flush();
                           maybe_finish();
                       });
     }
@@ -837,11 +855,12 @@ private:
                        {"previous", entry.prev}, {"next", entry.id});
             if (sink_.lost) sink_.lost(last_applied_, entry.id);
         }
-        // Own appends the stream no longer has: they will not be applied.
+        // Own appends retention removed before the loop read them (the chain check above
+        // reported the gap): committed, so acknowledged, but applied nowhere here.
         while (!waiting_.empty() && waiting_.begin()->first < entry.id) {
-            auto done = std::move(waiting_.begin()->second.done);
-            waiting_.erase(waiting_.begin());
-            if (done) done(nullptr, 0, "redis: the event was lost before this server applied it");
+            auto node = waiting_.extract(waiting_.begin());
+            auto& w = node.mapped();
+            if (w.done) w.done(unapplied(node.key(), std::move(w.event), w.published_at), 0, {});
         }
         auto own = waiting_.find(entry.id);
         const auto id = entry.id;
@@ -867,6 +886,10 @@ private:
         } else if (in_flight_ > 0) {
             early_.emplace(id, Applied{std::move(e), delivered});
         }
+    }
+
+    static EventPtr unapplied(std::uint64_t id, Event event, SteadyTime published_at) {
+        return std::make_shared<const PublishedEvent>(id, std::move(event), now_ms(), published_at);
     }
 
     // ---- the window, retention, watched records ------------------------------------
@@ -905,21 +928,22 @@ private:
                     last_applied_ = read->newest != 0 ? read->newest : read->last;
                     expect_prev_ = last_applied_;
                 }
-                // Applied events newer than what XLEN counted are added to it.
-                std::uint64_t applied_after = static_cast<std::uint64_t>(
-                    recent_.end() - std::upper_bound(recent_.begin(), recent_.end(), read->newest));
+                // What the reads saw ends at `seen` (the stream's newest entry, or the last id
+                // issued when nothing is retained): events applied since, newer than that, are
+                // added to it.
+                const auto seen = read->first != 0 ? read->newest : read->last;
+                const auto newer = std::upper_bound(recent_.begin(), recent_.end(), seen);
                 std::lock_guard lock(mutex_);
-                refreshed_newest_ = std::max(read->newest, last_applied_);
-                window_.count = read->count + applied_after;
+                refreshed_newest_ = std::max(seen, last_applied_);
+                window_.count = read->count + static_cast<std::uint64_t>(recent_.end() - newer);
                 window_.newest = last_applied_;
                 window_.origin = read->origin;
                 if (read->first != 0) {
                     window_.earliest = read->first;
                     window_.dropped_up_to = read->first_prev;
                 } else {
-                    window_.earliest = 0;
-                    window_.dropped_up_to = std::max(read->last, last_applied_);
-                    if (window_.count > 0) window_.earliest = recent_.empty() ? 0 : recent_.front();
+                    window_.earliest = newer != recent_.end() ? *newer : 0;
+                    window_.dropped_up_to = read->last;
                 }
             }
             if (done) done(error);

@@ -1,7 +1,8 @@
-// The command line: durations, and the store's flags and their defaults.
+// The command line: durations, the store's flags and their defaults, the test routes.
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "config.hpp"
 
@@ -42,4 +43,40 @@ TEST_CASE("the command line's store: sqlite by default, with a history to match;
     const char* bad_store[] = {"ssebus-server", "--store", "disk"};
     CHECK_FALSE(parse_config(3, bad_store, exit_code));
     CHECK(exit_code != 0);
+}
+
+TEST_CASE("the command line's redis store: a history as long as sqlite's, and the wait for a lagging server") {
+    int exit_code = 0;
+    const char* redis[] = {"ssebus-server", "--store", "redis://127.0.0.1:6379/2?key=app:events"};
+    auto c = parse_config(3, redis, exit_code);
+    REQUIRE(c);
+    CHECK(c->store == "redis://127.0.0.1:6379/2?key=app:events");
+    CHECK(c->history_size == 1'000'000);
+    CHECK(c->lag_wait == std::chrono::milliseconds(2'000));
+    const char* sized[] = {"ssebus-server", "--store", "redis://127.0.0.1:6379", "--history-size", "500",
+                           "--lag-wait-ms", "750"};
+    c = parse_config(7, sized, exit_code);
+    REQUIRE(c);
+    CHECK(c->history_size == 500);
+    CHECK(c->lag_wait == std::chrono::milliseconds(750));
+    // The scheme is checked with the flag; the rest of the URL when the store opens.
+    for (const char* bad : {"rediss://127.0.0.1:6379", "redis:/127.0.0.1", "redis"}) {
+        const char* args[] = {"ssebus-server", "--store", bad};
+        CHECK_FALSE(parse_config(3, args, exit_code));
+        CHECK(exit_code != 0);
+    }
+    const char* bad_wait[] = {"ssebus-server", "--lag-wait-ms", "-1"};
+    CHECK_FALSE(parse_config(3, bad_wait, exit_code));
+}
+
+TEST_CASE("the test routes: on only with SSEBUS_TEST_HOOKS=1 in the environment, never by default") {
+    int exit_code = 0;
+    const char* args[] = {"ssebus-server"};
+    ::unsetenv("SSEBUS_TEST_HOOKS");
+    CHECK_FALSE(parse_config(1, args, exit_code)->test_hooks);
+    ::setenv("SSEBUS_TEST_HOOKS", "yes", 1);
+    CHECK_FALSE(parse_config(1, args, exit_code)->test_hooks);
+    ::setenv("SSEBUS_TEST_HOOKS", "1", 1);
+    CHECK(parse_config(1, args, exit_code)->test_hooks);
+    ::unsetenv("SSEBUS_TEST_HOOKS");
 }

@@ -130,9 +130,13 @@ private:
             ++reading_;
             lock.unlock();
             store::Page page{.events = read_after(request.after, request.max), .window = window()};
+            {
+                // Answered from here on: the stream may ask for its next page at once.
+                std::lock_guard answered(mutex_);
+                --reading_;
+            }
             request.done(std::move(page));
             lock.lock();
-            --reading_;
             ++pages_read_;
         }
     }

@@ -252,9 +252,25 @@ TEST_CASE("bad files: each is a one-line start error naming the file and what to
         // The running one is unharmed.
         CHECK(publish(running.port(), {{"event", "still"}}).status == 202);
     }
-    SECTION("redis:// is not supported yet") {
+    SECTION("redis:// with no Redis there: one line naming the flag, the address and what to do") {
+        // A port that was free a moment ago: nothing listens on it.
+        net::io_context ioc;
+        tcp::acceptor probe(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+        const auto port = std::to_string(probe.local_endpoint().port());
+        probe.close();
         auto c = test_config();
-        c.store = "redis://127.0.0.1:6379";
-        CHECK(contains(start_error(c), "not supported yet"));
+        c.store = "redis://127.0.0.1:" + port;
+        const auto e = start_error(c);
+        CHECK(contains(e, "--store redis://127.0.0.1:" + port));
+        CHECK(contains(e, "cannot reach Redis at 127.0.0.1:" + port));
+        CHECK(contains(e, "start redis-server"));
+        CHECK(e.find('\n') == std::string::npos);
+    }
+    SECTION("redis:// with a bad port or database: one line naming the part") {
+        auto c = test_config();
+        c.store = "redis://127.0.0.1:0";
+        CHECK(contains(start_error(c), "the port must be"));
+        c.store = "redis://127.0.0.1:6379/zero";
+        CHECK(contains(start_error(c), "database number"));
     }
 }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listeningPattern, serverBinary, startServer } from '../support/server.js';
@@ -36,6 +37,7 @@ const badValues = {
   '--store': ['--store', 'bogus'],
   '--store-batch': ['--store-batch', '0'],
   '--store-sync': ['--store-sync', 'sometimes'],
+  '--lag-wait-ms': ['--lag-wait-ms', '-1'],
   '--heartbeat-ms': ['--heartbeat-ms', 'often'],
   '--stream-max-age-ms': ['--stream-max-age-ms', '-1'],
   '--retry-ms': ['--retry-ms', '-5'],
@@ -113,6 +115,43 @@ test('--store and --history-max-age: each bad form is refused, each good one ser
       await server.stop();
     }
   }
+});
+
+// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+async function unusedPort() {
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+test('--store redis://: a bad URL, or a Redis that cannot be reached at start, is one line and exit 2', async () => {
+  // The scheme is checked with the flag; CLI11's own exit code or 2.
+  for (const value of ['rediss://127.0.0.1:6379', 'redis:/127.0.0.1:6379', 'REDIS://127.0.0.1:6379'])
+    assertRefused(run(['--store', value, '--port', '0']), '--store');
+  const port = await unusedPort();
+  for (const [value, part] of [
+    ['redis://127.0.0.1:0', /the port must be/],
+    ['redis://127.0.0.1:70000', /the port must be/],
+    ['redis://127.0.0.1:6379/db', /database number/],
+    ['redis://127.0.0.1:6379/-1', /database number/],
+    ['redis://127.0.0.1:6379?db=1', /unknown parameter/],
+    [`redis://127.0.0.1:${port}`, /cannot reach Redis/],
+  ]) {
+    const r = run(['--store', value, '--port', '0']);
+    assert.equal(r.signal, null, `${value}: ended by ${r.signal}\n${r.stderr}`);
+    assert.equal(r.status, 2, `${value}: exit ${r.status}\n${r.stderr}`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${value}: ${r.stderr}`);
+    assert.ok(lines[0].startsWith('ssebus-server: --store '), `${value}: ${lines[0]}`);
+    assert.ok(lines[0].includes(value), `${value}: the message does not name the URL: ${lines[0]}`);
+    assert.match(lines[0], part, value);
+    assert.doesNotMatch(r.stderr, /terminate called|Aborted|what\(\)/);
+  }
+  const help = run(['--help']).stdout;
+  assert.match(help, /redis:\/\/host:port/);
+  assert.match(help, /default: 1000000 with --store sqlite or\s+redis/);
 });
 
 test('an address that cannot be listened on is one line and exit 2', () => {
