@@ -385,9 +385,11 @@ function runFanout(opts, server, connections, rate, label) {
 async function fanout(servers, redis, opts, label) {
   const n = servers.length;
   const redis0 = redis ? cpuSeconds(redis.pid) : 0;
+  const started = performance.now();
   const results = await Promise.all(servers.map((s, i) =>
     runFanout(opts, s, Math.floor(opts.subscribers / n) + (i < opts.subscribers % n ? 1 : 0), opts.rate / n, `${label} #${i + 1}`)));
   const redisCpu = redis ? cpuSeconds(redis.pid) - redis0 : null;
+  const wallSeconds = (performance.now() - started) / 1000;
   const sum = (f) => results.reduce((a, r) => a + (f(r) ?? 0), 0);
   const published = sum((r) => r.published);
   const connected = sum((r) => r.connected);
@@ -410,7 +412,8 @@ async function fanout(servers, redis, opts, label) {
     p50: sum((r) => r.latency_ms.p50 * r.latency_ms.samples) / Math.max(1, sum((r) => r.latency_ms.samples)),
     p99: Math.max(...results.map((r) => r.latency_ms.p99)), p99Min: Math.min(...results.map((r) => r.latency_ms.p99)),
     max: Math.max(...results.map((r) => r.latency_ms.max)),
-    serverCpu, redisCpu, clientCpu, otherCores: other, errors, clients: results,
+    serverCpu, redisCpu, redisCores: redisCpu === null ? null : redisCpu / wallSeconds, clientCpu, otherCores: other,
+    errors, clients: results,
   };
 }
 
@@ -445,7 +448,7 @@ const total = (list) => list.reduce((a, b) => a + b, 0);
 function table(rows, opts) {
   const lines = [
     `| store | instances | acked events/s (${opts.connections} conns x ${opts.depth} pipelined) | ack p50 / p99 ms | server CPU µs / acked event | Redis CPU µs / acked event | ` +
-      `p50 / p99 ms at ${fmt(opts.rate)}/s, ${fmt(opts.subscribers)} subscribers | delivered / expected | server CPU µs / delivery | Redis CPU µs / event at ${fmt(opts.rate)}/s | other load (cores) |`,
+      `p50 / p99 ms at ${fmt(opts.rate)}/s, ${fmt(opts.subscribers)} subscribers | delivered / expected | server CPU µs / delivery | Redis CPU at ${fmt(opts.rate)}/s (cores) | other load (cores) |`,
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const { config, result: r, error } of rows) {
@@ -461,7 +464,7 @@ function table(rows, opts) {
     lines.push(`| ${config.store} | ${config.instances} | ${fmt(t.perSecond)}${failed} | ${fmt(t.p50, 2)} / ${fmt(t.p99, 2)} | ` +
       `${fmt(us(total(t.serverCpu), t.acked), 1)} | ${t.redisCpu === null ? '–' : fmt(us(t.redisCpu, t.acked), 1)} | ` +
       `${fmt(f.p50, 2)} / ${fmt(f.p99, 2)} | ${fmt(f.delivered)} / ${fmt(f.expected)}${missing} | ${fmt(us(f.serverCpu, f.delivered), 2)} | ` +
-      `${f.redisCpu === null ? '–' : fmt(us(f.redisCpu, f.published), 1)} | ${fmt(Math.max(t.otherCores, f.otherCores), 2)} |`);
+      `${f.redisCores === null ? '–' : fmt(f.redisCores, 3)} | ${fmt(Math.max(t.otherCores, f.otherCores), 2)} |`);
   }
   return lines.join('\n');
 }
@@ -509,40 +512,46 @@ function goals(rows, opts) {
   return lines.join('\n');
 }
 
-// The cost model: what one instance spends per event it publishes and applies, per delivery,
-// and what Redis spends per event with N instances reading; it predicts N instances on
-// machines where each has its own cores.
+// Least squares y = a + b x over [x, y] points (b = 0 with one point).
+function line(pts) {
+  const ok = pts.filter(([, y]) => Number.isFinite(y));
+  if (ok.length === 0) return { a: NaN, b: NaN };
+  const mx = total(ok.map((p) => p[0])) / ok.length;
+  const my = total(ok.map((p) => p[1])) / ok.length;
+  const sxx = total(ok.map(([x]) => (x - mx) ** 2));
+  const b = sxx ? total(ok.map(([x, y]) => (x - mx) * (y - my))) / sxx : 0;
+  return { a: my - b * mx, b };
+}
+
+// The cost model, from the throughput runs (where events, not fixed per-second costs,
+// dominate) and one instance's fan-out run: it predicts N instances on machines where each
+// instance and Redis have cores of their own.
+//   server CPU per acknowledged event, summed over N instances = publish + N x apply
+//     (the instance that takes the POST publishes; every instance's loop applies the event)
+//   Redis CPU per acknowledged event = sequence + N x read (every loop reads every event)
+//   delivery: one instance's fan-out CPU, less its events' publish + apply, per delivery.
 function model(rows, opts) {
   const redisRows = rows.filter((r) => r.config.store === 'redis' && !r.error);
-  if (!redisRows.length) return '';
-  const lines = [];
   const one = redisRows.find((r) => r.config.instances === 1)?.result;
-  // Redis per event against the number of readers: least squares over the fan-out runs.
-  const pts = redisRows.map((r) => [r.config.instances, us(r.result.fanout.redisCpu, r.result.fanout.published)]).filter(([, y]) => Number.isFinite(y));
-  let a = NaN;
-  let b = NaN;
-  if (pts.length >= 2) {
-    const mx = total(pts.map((p) => p[0])) / pts.length;
-    const my = total(pts.map((p) => p[1])) / pts.length;
-    const sxx = total(pts.map(([x]) => (x - mx) ** 2));
-    b = sxx ? total(pts.map(([x, y]) => (x - mx) * (y - my))) / sxx : 0;
-    a = my - b * mx;
-  } else if (pts.length === 1) {
-    [[, a]] = pts;
-    b = 0;
-  }
-  if (one) {
-    const pub = us(total(one.throughput.serverCpu), one.throughput.acked);
-    // The fan-out run's server CPU less what its events cost to publish and apply.
-    const deliverCost = (one.fanout.serverCpu - (pub * one.fanout.published) / 1e6) / Math.max(1, one.fanout.delivered);
-    lines.push(`- instance: ${fmt(pub, 1)} µs of CPU per event it publishes and applies (throughput, 1 instance), ` +
-      `${fmt(1e6 * deliverCost, 2)} µs per delivery to a stream (fan-out at ${fmt(opts.rate)}/s, 1 instance, less the publishing)`);
-    lines.push(`- Redis: ${fmt(a, 1)} µs + ${fmt(b, 1)} µs per reading instance, per event (fit over the fan-out runs at ${fmt(opts.rate)}/s); ` +
-      `${fmt(us(one.throughput.redisCpu, one.throughput.acked), 1)} µs per event at full publishing speed with 1 instance`);
-    const redisAt = (n) => a + b * n;
-    const preds = [1, 2, 3, 4, 8, 16].map((n) => `${n}: ${fmt(1e6 / redisAt(n))}/s`).join(', ');
-    lines.push(`- predicted ceiling of one Redis core, by instance count (events/s): ${preds}`);
-    lines.push(`- predicted per instance, each on its own core: events/s x (${fmt(pub, 1)} µs + streams on it x ${fmt(1e6 * deliverCost, 2)} µs) ≤ 1 core`);
+  if (!one) return '';
+  const server = line(redisRows.map((r) => [r.config.instances, us(total(r.result.throughput.serverCpu), r.result.throughput.acked)]));
+  const redis = line(redisRows.map((r) => [r.config.instances, us(r.result.throughput.redisCpu, r.result.throughput.acked)]));
+  const perEvent = us(total(one.throughput.serverCpu), one.throughput.acked);
+  const delivery = (1e6 * one.fanout.serverCpu - perEvent * one.fanout.published) / Math.max(1, one.fanout.delivered);
+  const lines = [
+    `- instance: ${fmt(server.a, 1)} µs of CPU per event published through it + ${fmt(server.b, 1)} µs per event applied ` +
+      `(every instance applies every event), fitted over ${redisRows.length} throughput run(s); ${fmt(delivery, 2)} µs per delivery ` +
+      `(1 instance at ${fmt(opts.rate)}/s to ${fmt(opts.subscribers)} streams, less ${fmt(perEvent, 1)} µs per event)`,
+    `- Redis: ${fmt(redis.a, 1)} µs per event + ${fmt(redis.b, 1)} µs per instance reading it, fitted over the same runs`,
+    '',
+    '| instances | one Redis core carries (events/s) | one core per instance carries, with 100 streams on each (events/s) | with 1,000 streams on each |',
+    '|--:|--:|--:|--:|',
+  ];
+  for (const n of [1, 2, 3, 4, 8, 16]) {
+    const redisCeiling = 1e6 / (redis.a + redis.b * n);
+    // Publishes spread evenly: each instance takes 1 / n of them and applies all.
+    const instanceCeiling = (streams) => 1e6 / (server.a / n + server.b + streams * delivery);
+    lines.push(`| ${n} | ${fmt(redisCeiling)} | ${fmt(instanceCeiling(100))} | ${fmt(instanceCeiling(1000))} |`);
   }
   return lines.join('\n');
 }
@@ -609,7 +618,8 @@ the instances, ${opts.depth} requests pipelined on each, no subscriber; ack p50/
 p50/p99 at ${fmt(opts.rate)}/s: publish-to-receive over every delivery, ${fmt(opts.subscribers)} subscribers spread evenly over
 the instances, ${fmt(opts.rate)} events/s published through all of them (one ssebus-fanout per instance); p50 is the
 clients' sample-weighted mean, p99 the largest of theirs. Server CPU: every instance's, summed. Redis CPU: utime +
-stime of redis-server over the measurement, divided by the events. Other load: CPU used by other processes on the
+stime of redis-server over the measurement: per acknowledged event, and in cores over the fan-out run (at a moderate
+rate Redis's fixed per-second work, its timers and the blocked reads timing out, is a large part of it). Other load: CPU used by other processes on the
 machine during the measurement, in cores; above ~0.2 the figures are low.${opts.rounds > 1 ? ` Each row: the best of ${opts.rounds} rounds (throughput and latency apart).` : ''}`);
   const busy = rows.filter((r) => !r.error && Math.max(r.result.throughput.otherCores, r.result.fanout.otherCores) > 0.2);
   if (busy.length) console.log(`\nWarning: other processes used more than 0.2 cores during ${busy.map((r) => r.config.label).join(', ')}; those figures are low.`);
