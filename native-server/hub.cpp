@@ -165,7 +165,7 @@ Hub::~Hub() {
 
 std::size_t Hub::apply(const EventPtr& published) {
     std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
-    std::vector<std::function<void()>> woken;
+    std::vector<std::function<void(bool)>> woken;
     {
         std::lock_guard lock(mutex_);
         ++published_;
@@ -190,7 +190,7 @@ std::size_t Hub::apply(const EventPtr& published) {
         for (auto it = waiting_.begin(); it != waiting_.end() && it->first <= newest_; it = waiting_.erase(it))
             woken.push_back(std::move(it->second.second));
     }
-    for (auto& wake : woken) wake();
+    for (auto& wake : woken) wake(true);
     // Sent outside the registry lock (attach and detach go on); the log applies one event at
     // a time, so the next event cannot overtake this one on any stream. Frames are built
     // once per wire shape, then shared by every stream of that shape.
@@ -482,19 +482,27 @@ bool Hub::lags_behind(std::optional<std::uint64_t> last_event_id) const {
     return *last_event_id > newest_;
 }
 
-std::uint64_t Hub::wait_for_applied(std::uint64_t id, std::function<void()> woken) {
+std::uint64_t Hub::wait_for_applied(std::uint64_t id, std::function<void(bool)> woken) {
     std::uint64_t ticket;
+    bool applied;
     {
         std::lock_guard lock(mutex_);
         ticket = ++next_wait_;
         ++lag_waits_;
-        if (id > newest_) {
+        ++open_waits_;
+        applied = id <= newest_;
+        if (!applied && !closing_) {
             waiting_.emplace(id, std::make_pair(ticket, std::move(woken)));
             return ticket;
         }
     }
-    woken();
+    woken(applied);
     return ticket;
+}
+
+void Hub::end_wait() {
+    std::lock_guard lock(mutex_);
+    if (open_waits_ > 0) --open_waits_;
 }
 
 bool Hub::cancel_wait(std::uint64_t ticket) {
@@ -534,18 +542,30 @@ void Hub::detach(const Subscriber* subscriber) {
 void Hub::close_all(const std::string& final_comment) {
     const Frame frame = std::make_shared<const std::string>(sse::comment(final_comment));
     std::vector<std::shared_ptr<Subscriber>> all;
+    std::vector<std::function<void(bool)>> waits;
     {
         std::lock_guard lock(mutex_);
+        closing_ = true;
         for (const auto* streams : {&subscribers_, &catching_up_})
             for (auto& [_, entry] : *streams)
                 if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
+        // A stream waiting for an id is not served any more: its waiter answers and lets go
+        // of what it holds of the hub's (end_wait) while the hub is still there.
+        for (auto& [_, wait] : waiting_) waits.push_back(std::move(wait.second));
+        waiting_.clear();
     }
+    for (auto& wake : waits) wake(false);
     for (auto& s : all) s->close(frame);
+}
+
+bool Hub::closing() const {
+    std::lock_guard lock(mutex_);
+    return closing_;
 }
 
 std::size_t Hub::subscriber_count() const {
     std::lock_guard lock(mutex_);
-    return subscribers_.size() + catching_up_.size();
+    return subscribers_.size() + catching_up_.size() + open_waits_;
 }
 
 std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& pred) const {

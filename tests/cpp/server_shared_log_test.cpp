@@ -235,6 +235,33 @@ TEST_CASE("a shared log: a stream resuming from an id this server has not applie
     }
 }
 
+TEST_CASE("a shared log: stopping the server while a stream waits for an id") {
+    auto c = test_config();
+    c.lag_wait = 60s;  // only the shutdown ends the wait
+    c.max_streams_per_user = 1;
+    SharedServer s(c);
+    s.log->commit(1, "only");
+    const auto token = client_token("ana", "s1");
+    std::optional<int> status;
+    std::thread client([&] {
+        try {
+            status = get(s.port(), "/api/events?token=" + token, {{"Last-Event-ID", "9"}}).status;
+        } catch (const std::exception&) {
+        }
+    });
+    REQUIRE(eventually([&] { return s.hub().stats().streams_waiting == 1; }));
+    // The waiting stream counts: the server waits for it to end before it goes.
+    CHECK(s.hub().subscriber_count() == 1);
+    s.server->stop();
+    CHECK(s.hub().stats().streams_waiting == 0);
+    CHECK(s.hub().subscriber_count() == 0);
+    // The server (and its hub) go while the client may still be reading: nothing of the
+    // stream is left to touch the hub after it.
+    s.server.reset();
+    client.join();
+    if (status) CHECK(*status == 503);
+}
+
 TEST_CASE("a replay older than the ring reads its pages from a log that answers later, one page at a time") {
     auto c = test_config();
     c.history_size = 5;  // the ring: the newest 5 events; the rest comes from the log
