@@ -478,6 +478,10 @@ Replay Hub::take_page(const std::shared_ptr<Subscriber>& subscriber, std::shared
 
 bool Hub::lags_behind(std::optional<std::uint64_t> last_event_id) const {
     if (!last_event_id || !log_->shared()) return false;
+    // An id above the newest any server issued was never issued: a gap (replay_first), not
+    // a reason to wait. (window() is cached; read outside the hub's lock.)
+    const std::uint64_t issued = log_->window().issued;
+    if (issued != 0 && *last_event_id > issued) return false;
     std::lock_guard lock(mutex_);
     return *last_event_id > newest_;
 }

@@ -296,8 +296,10 @@ public:
                        std::uint64_t after, std::size_t page = 1'000);
 
     // Shared logs (log().shared()): whether a stream resuming from `last_event_id` must wait,
-    // because it is above the newest id this hub applied (another server issued it and this
-    // one has not applied it yet). Always false for other logs: such an id gets a gap.
+    // because it is above the newest id this hub applied but not above the newest id any
+    // server issued (window().issued, when the log knows it): another server issued it and
+    // this one has not applied it yet. Always false for other logs, and for an id no server
+    // issued: such an id gets a gap.
     bool lags_behind(std::optional<std::uint64_t> last_event_id) const;
     // Runs `woken(true)` once, when the hub has applied `id` (inline when it has already), on
     // the thread that applied it; the hub holds no lock then. `woken(false)` instead when the

@@ -51,6 +51,11 @@ public:
         history_.push_back(e);
         sink_.apply(e);
     }
+    // Another server issued ids up to `id` (window().issued), not applied here yet.
+    void issue(std::uint64_t id) {
+        std::lock_guard lock(mutex_);
+        issued_ = id;
+    }
     // The log found history gone (Redis lost its data).
     void lose(std::uint64_t requested, std::uint64_t earliest) {
         std::lock_guard lock(mutex_);
@@ -101,8 +106,9 @@ public:
     std::vector<EventPtr> latest_per_type() override { return {}; }
     store::Window window() override {
         std::lock_guard lock(mutex_);
-        if (history_.empty()) return {};
-        return {.earliest = history_.front()->id(), .newest = history_.back()->id(), .count = history_.size()};
+        if (history_.empty()) return {.issued = issued_};
+        return {.earliest = history_.front()->id(), .newest = history_.back()->id(), .count = history_.size(),
+                .issued = issued_};
     }
     store::Health health() override { return {}; }
     store::LogStats stats() override { return {}; }
@@ -145,6 +151,7 @@ private:
     std::condition_variable wake_;
     store::Sink sink_;
     std::vector<EventPtr> history_;
+    std::uint64_t issued_ = 0;
     std::chrono::milliseconds paused_{0};
     std::deque<Request> pending_;
     std::size_t reading_ = 0;
@@ -232,6 +239,31 @@ TEST_CASE("a shared log: a stream resuming from an id this server has not applie
             else break;
         CHECK(ids_of(got) == std::vector<std::uint64_t>{2, 3});
         CHECK(s.hub().stats().lag_waits == 0);
+    }
+}
+
+TEST_CASE("a shared log: an id above the newest any server issued is a gap, without waiting") {
+    SharedServer s;
+    for (std::uint64_t id = 1; id <= 3; ++id) s.log->commit(id, "before");
+    s.log->issue(5);  // ids 4 and 5 were issued elsewhere; 9 never was
+
+    SseClient client(s.port(), "/api/events", {{"Last-Event-ID", "9"}});
+    CHECK(client.status() == 200);
+    const auto gap = client.next();
+    REQUIRE(gap);
+    CHECK(gap->name == "ssebus:gap");
+    CHECK(gap->json()["requested"] == 9);
+    CHECK(s.hub().stats().lag_waits == 0);
+
+    SECTION("while an id up to it still waits for this server") {
+        auto c = test_config();
+        c.lag_wait = 50ms;
+        SharedServer lagging(c);
+        lagging.log->commit(1, "only");
+        lagging.log->issue(5);
+        const auto reply = get(lagging.port(), "/api/events", {{"Last-Event-ID", "5"}});
+        CHECK(reply.status == 503);
+        CHECK(lagging.hub().stats().lag_waits == 1);
     }
 }
 
