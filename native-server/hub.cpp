@@ -172,7 +172,10 @@ std::size_t Hub::apply(const EventPtr& published) {
         newest_ = published->id();
         published_names_.add(published->event().name);
         ring_.push_back(published);
-        if (ring_.size() > std::min(options_.ring_size, options_.history_size)) ring_.pop_front();
+        if (ring_.size() > std::min(options_.ring_size, options_.history_size)) {
+            before_ring_ = ring_.front()->id();
+            ring_.pop_front();
+        }
         auto& latest = latest_by_type_[published->event().name];
         latest = published;
         if (latest_by_type_.size() > store::max_latest_types) {
@@ -316,7 +319,9 @@ bool Hub::attach_from_ring(const std::shared_ptr<Subscriber>& subscriber,
                            std::shared_ptr<const Subscription>& subscription, std::uint64_t after, Replay& r) {
     // Everything after `after` is in the ring (or nothing is retained before it): attach now,
     // atomically with respect to apply().
-    if (!ring_.empty() && after < ring_.front()->id() - 1) return false;
+    // (The event before the front is the last one the ring let go, when it let one go;
+    // otherwise, as for a ring loaded from the log, front - 1.)
+    if (!ring_.empty() && after < ring_.front()->id() - 1 && !(before_ring_ && after >= *before_ring_)) return false;
     std::size_t replayed = 0;
     auto it = std::upper_bound(ring_.begin(), ring_.end(), after,
                                [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
@@ -527,7 +532,10 @@ void Hub::lost(std::uint64_t requested, std::uint64_t earliest) {
         // What the ring holds before `earliest` is no longer the log's history: a client that
         // resumes from there is told of the gap too, and reads nothing across it.
         lost_before_ = std::max(lost_before_, earliest);
-        while (!ring_.empty() && ring_.front()->id() < earliest) ring_.pop_front();
+        while (!ring_.empty() && ring_.front()->id() < earliest) {
+            before_ring_ = ring_.front()->id();
+            ring_.pop_front();
+        }
         for (auto& [_, entry] : subscribers_)
             if (auto s = entry.subscriber.lock()) told.push_back(std::move(s));
         gaps_ += told.size();

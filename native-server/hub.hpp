@@ -372,6 +372,9 @@ private:
     mutable std::mutex mutex_;
     std::uint64_t newest_ = 0;   // the newest id applied
     std::deque<EventPtr> ring_;  // the newest applied events
+    // The id applied just before the ring's front (the last one it let go), when known: ids
+    // need not be dense (a shared log's are not), so front - 1 may not be the event before.
+    std::optional<std::uint64_t> before_ring_;
     std::unordered_map<std::string, EventPtr> latest_by_type_;
     std::unordered_map<const Subscriber*, Entry> subscribers_;
     // Streams still reading their replay from the log: counted and closed with the others,

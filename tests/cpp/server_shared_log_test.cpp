@@ -294,6 +294,31 @@ TEST_CASE("a shared log: stopping the server while a stream waits for an id") {
     if (status) CHECK(*status == 503);
 }
 
+TEST_CASE("a shared log's ids need not be dense: a client at the event before the ring reads from the ring") {
+    auto c = test_config();
+    c.history_size = 3;  // the ring: the newest 3 events
+    SharedServer s(c);
+    for (std::uint64_t id = 10; id <= 50; id += 10) s.log->commit(id, "e");  // the ring: 30, 40, 50
+    s.log->hold_pages(true);  // a page read from the log would not be answered
+
+    SseClient client(s.port(), "/api/events", {{"Last-Event-ID", "20"}});
+    std::vector<SseEvent> got;
+    while (got.size() < 3)
+        if (auto e = client.next()) got.push_back(*e);
+        else break;
+    CHECK(ids_of(got) == std::vector<std::uint64_t>{30, 40, 50});
+    CHECK(s.log->pages_waiting() == 0);
+    CHECK(s.hub().stats().gaps_reported == 0);
+
+    SECTION("while a client before that still reads the log") {
+        s.log->hold_pages(false);
+        SseClient older(s.port(), "/api/events", {{"Last-Event-ID", "10"}});
+        const auto e = older.next();
+        REQUIRE(e);
+        CHECK(e->id == "20");
+    }
+}
+
 TEST_CASE("a replay older than the ring reads its pages from a log that answers later, one page at a time") {
     auto c = test_config();
     c.history_size = 5;  // the ring: the newest 5 events; the rest comes from the log
