@@ -229,14 +229,14 @@ TEST_CASE("redis: appends committed and not applied count as pending, and are ac
     a.log->pause_applying(60s);
     std::vector<std::future<Instance::Result>> waits;
     for (int i = 0; i < 10; ++i) waits.push_back(a.append_async("e", std::to_string(i)));
-    // None is answered while applying is paused, so the next is refused at once (inline).
+    REQUIRE(eventually([&] { return a.log->stats().events_committed == 10; }));
+    CHECK(redis.cli("XLEN ssebus:test") == "10");
+    // Committed, none is answered while applying is paused: the next is refused at once (inline).
     auto over = a.append_async("over");
     REQUIRE(over.wait_for(0s) == std::future_status::ready);
     const auto refused = over.get();
     CHECK_FALSE(refused.event);
     CHECK(refused.error.find("behind") != std::string::npos);
-    REQUIRE(eventually([&] { return a.log->stats().events_committed == 10; }));
-    CHECK(redis.cli("XLEN ssebus:test") == "10");
     CHECK(a.applied_count() == 0);
     // Redis committed them: stopping acknowledges them (applied nowhere), never refuses them
     // (a publisher would send them again).
