@@ -38,7 +38,8 @@ using namespace std::chrono_literals;
 using redis::Connection;
 
 // KEYS: stream, meta, latest, latest ids. ARGV: maxlen, then 7 per event: target kind,
-// target id, stream, name, data, retry ('' none), message. Returns the ids, in order.
+// target id, stream, name, data, retry ('' none), message. Returns the ids, in order, then
+// meta's origin.
 const char* const append_script = R"lua(
 local stream, meta, latest, latest_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local maxlen = ARGV[1]
@@ -96,6 +97,7 @@ if over > 0 then
   redis.call('ZREMRANGEBYRANK', latest_ids, 0, over - 1)
   redis.call('HDEL', latest, unpack(names))
 end
+ids[#ids + 1] = redis.call('HGET', meta, 'origin')
 return ids
 )lua";
 
@@ -755,7 +757,7 @@ private:
                 return;
             }
             --in_flight_;
-            if (!error.empty() || !r || r->type != REDIS_REPLY_ARRAY || r->elements != batch->size()) {
+            if (!error.empty() || !r || r->type != REDIS_REPLY_ARRAY || r->elements != batch->size() + 1) {
                 const std::string why = finished_ ? "the server is stopping"
                                                   : "redis: " + (error.empty() ? std::string("unexpected reply") : error);
                 {
@@ -778,6 +780,7 @@ private:
                     stats_.commit_ns_max = std::max(stats_.commit_ns_max, ns);
                     if (batch->size() > 0)
                         window_.issued = std::max(window_.issued, id_of(text_of(r->element[batch->size() - 1])));
+                    if (const auto origin = id_of(text_of(r->element[batch->size()])); origin != 0) window_.origin = origin;
                 }
                 for (std::size_t i = 0; i < batch->size(); ++i) {
                     auto& item = (*batch)[i];
