@@ -66,17 +66,35 @@ void HttpSession::wait_for_log(SseStart start, const Request& req) {
     lag_timer_.expires_after(hub_.lag_wait());
     lag_timer_.async_wait(beast::bind_front_handler(&HttpSession::on_lag_timeout, shared_from_this()));
     // Woken on the thread that applied the id: back to this strand.
-    wait_ticket_ = hub_.wait_for_applied(*waiting_->last_event_id, [self = shared_from_this()] {
-        net::post(self->stream_.get_executor(), [self] { self->on_caught_up(); });
+    wait_ticket_ = hub_.wait_for_applied(*waiting_->last_event_id, [self = shared_from_this()](bool applied) {
+        net::post(self->stream_.get_executor(), [self, applied] { self->on_caught_up(applied); });
     });
 }
 
-void HttpSession::on_caught_up() {
+void HttpSession::on_caught_up(bool applied) {
     if (!waiting_) return;
     lag_timer_.cancel();
-    auto start = std::move(*waiting_);
+    // (Woken by an apply just before the server began to close its streams: not served either.)
+    if (applied && !hub_.closing()) {
+        auto start = std::move(*waiting_);
+        waiting_.reset();
+        start_stream(std::move(start));
+        hub_.end_wait();  // the stream is the hub's now (or has ended)
+        return;
+    }
+    // The server is stopping: the stream is not served, and gives its place back now, while
+    // the hub is there to take it.
     waiting_.reset();
-    start_stream(std::move(start));
+    hub_.end_wait();
+    refuse_waiting(http::status::service_unavailable, "the server is stopping");
+}
+
+void HttpSession::refuse_waiting(http::status status, std::string_view error) {
+    auto res = json_error(waiting_head_, status, error);
+    res.set(http::field::retry_after, "1");
+    apply_cors(res, waiting_head_, config_.cors_origins);
+    router_.count(res.result());
+    send(std::move(res));
 }
 
 void HttpSession::on_lag_timeout(error_code ec) {
@@ -87,11 +105,8 @@ void HttpSession::on_lag_timeout(error_code ec) {
                {"route", c.route}, {"remote", c.remote}, {"last_event_id", *waiting_->last_event_id},
                {"ms", hub_.lag_wait().count()});
     waiting_.reset();  // the user's place is free for the retry
-    auto res = json_error(waiting_head_, http::status::service_unavailable, "this server is behind the others; retry");
-    res.set(http::field::retry_after, "1");
-    apply_cors(res, waiting_head_, config_.cors_origins);
-    router_.count(res.result());
-    send(std::move(res));
+    hub_.end_wait();
+    refuse_waiting(http::status::service_unavailable, "this server is behind the others; retry");
 }
 
 void HttpSession::send(Response res) {

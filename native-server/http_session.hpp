@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config.hpp"
 #include "hub.hpp"
@@ -29,8 +30,11 @@ private:
     // server issued it): waits, without a thread, for the hub to apply it, at most the hub's
     // lag_wait; then the stream starts, or the client gets 503 and retries.
     void wait_for_log(SseStart start, const Request& req);
-    void on_caught_up();
+    // Woken by the hub: it applied the id (`applied`), or it is closing every stream.
+    void on_caught_up(bool applied);
     void on_lag_timeout(error_code ec);
+    // The waiting stream's answer instead: `status` with Retry-After: 1.
+    void refuse_waiting(http::status status, std::string_view error);
     void do_close();
 
     beast::tcp_stream stream_;

@@ -165,14 +165,17 @@ Hub::~Hub() {
 
 std::size_t Hub::apply(const EventPtr& published) {
     std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
-    std::vector<std::function<void()>> woken;
+    std::vector<std::function<void(bool)>> woken;
     {
         std::lock_guard lock(mutex_);
         ++published_;
         newest_ = published->id();
         published_names_.add(published->event().name);
         ring_.push_back(published);
-        if (ring_.size() > std::min(options_.ring_size, options_.history_size)) ring_.pop_front();
+        if (ring_.size() > std::min(options_.ring_size, options_.history_size)) {
+            before_ring_ = ring_.front()->id();
+            ring_.pop_front();
+        }
         auto& latest = latest_by_type_[published->event().name];
         latest = published;
         if (latest_by_type_.size() > store::max_latest_types) {
@@ -190,7 +193,7 @@ std::size_t Hub::apply(const EventPtr& published) {
         for (auto it = waiting_.begin(); it != waiting_.end() && it->first <= newest_; it = waiting_.erase(it))
             woken.push_back(std::move(it->second.second));
     }
-    for (auto& wake : woken) wake();
+    for (auto& wake : woken) wake(true);
     // Sent outside the registry lock (attach and detach go on); the log applies one event at
     // a time, so the next event cannot overtake this one on any stream. Frames are built
     // once per wire shape, then shared by every stream of that shape.
@@ -316,7 +319,9 @@ bool Hub::attach_from_ring(const std::shared_ptr<Subscriber>& subscriber,
                            std::shared_ptr<const Subscription>& subscription, std::uint64_t after, Replay& r) {
     // Everything after `after` is in the ring (or nothing is retained before it): attach now,
     // atomically with respect to apply().
-    if (!ring_.empty() && after < ring_.front()->id() - 1) return false;
+    // (The event before the front is the last one the ring let go, when it let one go;
+    // otherwise, as for a ring loaded from the log, front - 1.)
+    if (!ring_.empty() && after < ring_.front()->id() - 1 && !(before_ring_ && after >= *before_ring_)) return false;
     std::size_t replayed = 0;
     auto it = std::upper_bound(ring_.begin(), ring_.end(), after,
                                [](std::uint64_t id, const EventPtr& e) { return id < e->id(); });
@@ -478,23 +483,35 @@ Replay Hub::take_page(const std::shared_ptr<Subscriber>& subscriber, std::shared
 
 bool Hub::lags_behind(std::optional<std::uint64_t> last_event_id) const {
     if (!last_event_id || !log_->shared()) return false;
+    // An id above the newest any server issued was never issued: a gap (replay_first), not
+    // a reason to wait. (window() is cached; read outside the hub's lock.)
+    const std::uint64_t issued = log_->window().issued;
+    if (issued != 0 && *last_event_id > issued) return false;
     std::lock_guard lock(mutex_);
     return *last_event_id > newest_;
 }
 
-std::uint64_t Hub::wait_for_applied(std::uint64_t id, std::function<void()> woken) {
+std::uint64_t Hub::wait_for_applied(std::uint64_t id, std::function<void(bool)> woken) {
     std::uint64_t ticket;
+    bool applied;
     {
         std::lock_guard lock(mutex_);
         ticket = ++next_wait_;
         ++lag_waits_;
-        if (id > newest_) {
+        ++open_waits_;
+        applied = id <= newest_;
+        if (!applied && !closing_) {
             waiting_.emplace(id, std::make_pair(ticket, std::move(woken)));
             return ticket;
         }
     }
-    woken();
+    woken(applied);
     return ticket;
+}
+
+void Hub::end_wait() {
+    std::lock_guard lock(mutex_);
+    if (open_waits_ > 0) --open_waits_;
 }
 
 bool Hub::cancel_wait(std::uint64_t ticket) {
@@ -515,7 +532,10 @@ void Hub::lost(std::uint64_t requested, std::uint64_t earliest) {
         // What the ring holds before `earliest` is no longer the log's history: a client that
         // resumes from there is told of the gap too, and reads nothing across it.
         lost_before_ = std::max(lost_before_, earliest);
-        while (!ring_.empty() && ring_.front()->id() < earliest) ring_.pop_front();
+        while (!ring_.empty() && ring_.front()->id() < earliest) {
+            before_ring_ = ring_.front()->id();
+            ring_.pop_front();
+        }
         for (auto& [_, entry] : subscribers_)
             if (auto s = entry.subscriber.lock()) told.push_back(std::move(s));
         gaps_ += told.size();
@@ -534,18 +554,30 @@ void Hub::detach(const Subscriber* subscriber) {
 void Hub::close_all(const std::string& final_comment) {
     const Frame frame = std::make_shared<const std::string>(sse::comment(final_comment));
     std::vector<std::shared_ptr<Subscriber>> all;
+    std::vector<std::function<void(bool)>> waits;
     {
         std::lock_guard lock(mutex_);
+        closing_ = true;
         for (const auto* streams : {&subscribers_, &catching_up_})
             for (auto& [_, entry] : *streams)
                 if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
+        // A stream waiting for an id is not served any more: its waiter answers and lets go
+        // of what it holds of the hub's (end_wait) while the hub is still there.
+        for (auto& [_, wait] : waiting_) waits.push_back(std::move(wait.second));
+        waiting_.clear();
     }
+    for (auto& wake : waits) wake(false);
     for (auto& s : all) s->close(frame);
+}
+
+bool Hub::closing() const {
+    std::lock_guard lock(mutex_);
+    return closing_;
 }
 
 std::size_t Hub::subscriber_count() const {
     std::lock_guard lock(mutex_);
-    return subscribers_.size() + catching_up_.size();
+    return subscribers_.size() + catching_up_.size() + open_waits_;
 }
 
 std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& pred) const {

@@ -296,23 +296,33 @@ public:
                        std::uint64_t after, std::size_t page = 1'000);
 
     // Shared logs (log().shared()): whether a stream resuming from `last_event_id` must wait,
-    // because it is above the newest id this hub applied (another server issued it and this
-    // one has not applied it yet). Always false for other logs: such an id gets a gap.
+    // because it is above the newest id this hub applied but not above the newest id any
+    // server issued (window().issued, when the log knows it): another server issued it and
+    // this one has not applied it yet. Always false for other logs, and for an id no server
+    // issued: such an id gets a gap.
     bool lags_behind(std::optional<std::uint64_t> last_event_id) const;
-    // Runs `woken` once, when the hub has applied `id` (inline when it has already), on the
-    // thread that applied it; the hub holds no lock then. Returns a ticket for cancel_wait().
-    std::uint64_t wait_for_applied(std::uint64_t id, std::function<void()> woken);
+    // Runs `woken(true)` once, when the hub has applied `id` (inline when it has already), on
+    // the thread that applied it; the hub holds no lock then. `woken(false)` instead when the
+    // hub closes its streams first (close_all, shutdown; inline once it has). Returns a ticket
+    // for cancel_wait(). Every wait is counted in subscriber_count() until the waiter calls
+    // end_wait(), once it holds nothing of the hub's for the stream (its StreamTicket).
+    std::uint64_t wait_for_applied(std::uint64_t id, std::function<void(bool applied)> woken);
     // Gives up a wait: true when it was still waiting (`woken` will not run), false when
     // `woken` has run or is running. Counted in stats() as a lag wait either way.
     bool cancel_wait(std::uint64_t ticket);
+    // The waiter of a wait_for_applied() is done with it (woken, or cancelled).
+    void end_wait();
     std::chrono::milliseconds lag_wait() const noexcept { return options_.lag_wait; }
     void detach(const Subscriber* subscriber);
 
     // The log behind the hub.
     store::Log& log() noexcept { return *log_; }
 
-    // Asks every stream to close after a final comment (shutdown).
+    // Asks every stream to close after a final comment (shutdown); streams waiting for an id
+    // (wait_for_applied) are woken with `false`, and any later wait at once.
     void close_all(const std::string& final_comment);
+    // close_all() has run.
+    bool closing() const;
 
     void count_slow_client() noexcept { slow_clients_.fetch_add(1, std::memory_order_relaxed); }
     void count_closed(CloseReason reason) noexcept {
@@ -321,6 +331,7 @@ public:
     // Live events whose frames a stream's write just completed.
     void record_publish_to_write(const LatencyHistogram::Batch& batch) noexcept { publish_to_write_.record(batch); }
     HubStats stats() const;
+    // Streams attached, reading their replay, or waiting for an id (until end_wait()).
     std::size_t subscriber_count() const;
     std::size_t count_clients(const std::function<bool(const Subscription&)>& pred) const;
 
@@ -361,6 +372,9 @@ private:
     mutable std::mutex mutex_;
     std::uint64_t newest_ = 0;   // the newest id applied
     std::deque<EventPtr> ring_;  // the newest applied events
+    // The id applied just before the ring's front (the last one it let go), when known: ids
+    // need not be dense (a shared log's are not), so front - 1 may not be the event before.
+    std::optional<std::uint64_t> before_ring_;
     std::unordered_map<std::string, EventPtr> latest_by_type_;
     std::unordered_map<const Subscriber*, Entry> subscribers_;
     // Streams still reading their replay from the log: counted and closed with the others,
@@ -368,8 +382,10 @@ private:
     std::unordered_map<const Subscriber*, Entry> catching_up_;
     std::unordered_map<std::string, std::size_t> streams_per_user_;
     // Streams waiting for an id to be applied (shared logs): by id, then ticket.
-    std::multimap<std::uint64_t, std::pair<std::uint64_t, std::function<void()>>> waiting_;
+    std::multimap<std::uint64_t, std::pair<std::uint64_t, std::function<void(bool)>>> waiting_;
     std::uint64_t next_wait_ = 0;
+    std::size_t open_waits_ = 0;  // waits whose waiter has not called end_wait()
+    bool closing_ = false;        // close_all() ran: no stream waits any more
     std::uint64_t lag_waits_ = 0;
     // After the log lost history: every id below this one counts as dropped (0: none lost).
     std::uint64_t lost_before_ = 0;

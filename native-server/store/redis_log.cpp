@@ -38,7 +38,8 @@ using namespace std::chrono_literals;
 using redis::Connection;
 
 // KEYS: stream, meta, latest, latest ids. ARGV: maxlen, then 7 per event: target kind,
-// target id, stream, name, data, retry ('' none), message. Returns the ids, in order.
+// target id, stream, name, data, retry ('' none), message. Returns the ids, in order, then
+// meta's origin.
 const char* const append_script = R"lua(
 local stream, meta, latest, latest_ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local maxlen = ARGV[1]
@@ -96,6 +97,7 @@ if over > 0 then
   redis.call('ZREMRANGEBYRANK', latest_ids, 0, over - 1)
   redis.call('HDEL', latest, unpack(names))
 end
+ids[#ids + 1] = redis.call('HGET', meta, 'origin')
 return ids
 )lua";
 
@@ -112,6 +114,14 @@ end
 return 1
 )lua";
 
+// KEYS: stream. ARGV: the age in µs. Trims what is older by Redis's own clock.
+const char* const trim_script = R"lua(
+local time = redis.call('TIME')
+local cut = tonumber(time[1]) * 1000000 + tonumber(time[2]) - tonumber(ARGV[1])
+if cut <= 0 then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', cut))
+)lua";
+
 constexpr std::size_t append_batch = 1'000;   // events per EVALSHA
 constexpr int max_in_flight = 2;              // EVALSHAs sent and not answered: Redis runs one while the next is sent
 constexpr int read_count = 1'000;              // entries per XREAD
@@ -122,11 +132,6 @@ constexpr auto backoff_min = 50ms;
 constexpr auto backoff_max = 2'000ms;
 
 using Records = Log::Records;
-
-std::uint64_t clock_us() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
 
 std::string_view text_of(const redisReply* r) {
     return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string_view(r->str, r->len)
@@ -321,12 +326,22 @@ public:
             } else if (!health_.ready) {
                 refusal = health_.reason;
                 ++stats_.failed_writes;
-            } else if (queue_.size() >= options_.max_pending) {
-                refusal = "redis: the store is behind: " + std::to_string(queue_.size()) +
+            } else if (pending_ >= options_.max_pending) {
+                refusal = "redis: the store is behind: " + std::to_string(pending_) +
                           " writes are waiting; retry shortly";
                 ++stats_.failed_writes;
             } else {
-                queue_.push_back({.event = std::move(event), .published_at = published_at, .done = std::move(done)});
+                // Pending until answered: queued, sent, or committed and waiting for the loop,
+                // so that a slow apply refuses appends instead of holding ever more.
+                ++pending_;
+                auto answer = [this, done = std::move(done)](EventPtr e, std::size_t delivered, const std::string& error) {
+                    {
+                        std::lock_guard lock(mutex_);
+                        --pending_;
+                    }
+                    if (done) done(std::move(e), delivered, error);
+                };
+                queue_.push_back({.event = std::move(event), .published_at = published_at, .done = std::move(answer)});
                 kick();
                 return;
             }
@@ -342,13 +357,26 @@ public:
     }
 
     void read_page(std::uint64_t after, std::size_t max, PageDone done) override {
+        bool stopping;
+        {
+            std::lock_guard lock(mutex_);
+            stopping = stopping_;
+        }
+        if (stopping) {
+            // The redis thread may never run what is posted now (it ends once stopped).
+            done(Page{.error = "redis: the server is stopping"});
+            return;
+        }
         net::post(io_, [this, after, max, done = std::move(done)]() mutable {
             if (finished_ || !cmd_) {
                 done(Page{.error = "redis: the server is stopping"});
                 return;
             }
+            // What was applied when the page was asked for: an event applied while XRANGE
+            // runs may be in the reply or not, and must not make an empty page a gap.
+            const auto applied = last_applied_;
             cmd_->command({"XRANGE", options_.key, "(" + std::to_string(after), "+", "COUNT", std::to_string(max)},
-                          [this, after, done = std::move(done)](const redisReply* r, const std::string& error) {
+                          [this, after, applied, done = std::move(done)](const redisReply* r, const std::string& error) {
                               if (!error.empty()) {
                                   done(Page{.error = "redis: " + error});
                                   return;
@@ -358,8 +386,8 @@ public:
                               auto entries = entries_of(r);
                               if (!entries.empty() && entries.front().prev > after)
                                   page.window.dropped_up_to = std::max(page.window.dropped_up_to, entries.front().prev);
-                              if (entries.empty() && last_applied_ > after)
-                                  page.window.dropped_up_to = std::max(page.window.dropped_up_to, last_applied_);
+                              if (entries.empty() && applied > after)
+                                  page.window.dropped_up_to = std::max(page.window.dropped_up_to, applied);
                               page.events.reserve(entries.size());
                               for (auto& e : entries) page.events.push_back(published(std::move(e)));
                               done(std::move(page));
@@ -415,7 +443,12 @@ public:
     void put_record(std::string_view kind, const std::string& id, std::optional<std::string> value) override {
         std::lock_guard lock(mutex_);
         if (stopping_) return;
-        queue_.push_back({.record = Record{std::string(kind), id, std::move(value)}});
+        // Counted now, not when sent: a watch's snapshot must not undo it (poll_records).
+        const auto seq = ++record_seq_;
+        auto& puts = puts_[std::string(kind)][id];
+        puts.last = seq;
+        ++puts.pending;
+        queue_.push_back({.record = Record{std::string(kind), id, std::move(value), seq}});
         kick();
     }
 
@@ -440,6 +473,11 @@ private:
     struct Record {
         std::string kind, id;
         std::optional<std::string> value;
+        std::uint64_t seq = 0;  // put_record's count when it was put
+    };
+    struct Puts {  // this server's puts of one record
+        std::uint64_t last = 0;    // the seq of the newest
+        std::size_t pending = 0;   // put and not written (or dropped) yet
     };
     struct Item {
         Event event;
@@ -510,8 +548,6 @@ private:
                                          durability_ = *aof != "yes" ? "none" : sync == "always" ? "power loss" : "crash";
                                      }, true});
                 }
-                // The first id this log may issue: where a new history begins.
-                steps.push_back({{"HSETNX", meta_, "origin", std::to_string(clock_us())}});
                 pipeline(*cmd_, std::move(steps), [this, done](const std::string& error) {
                     if (!error.empty()) {
                         cmd_->close(error);
@@ -537,25 +573,29 @@ private:
                 if (!error.empty()) return done(error);
                 std::vector<Step> steps;
                 if (options_.db != 0) steps.push_back({{"SELECT", std::to_string(options_.db)}});
-                auto meta_exists = std::make_shared<bool>(true);
+                // Only the append script writes meta's origin (never a reconnect): the history
+                // this server applied is gone when it is missing, or another history began.
+                auto origin = std::make_shared<std::uint64_t>(0);
                 auto first = std::make_shared<std::uint64_t>(0);
-                steps.push_back({{"EXISTS", meta_}, [meta_exists](const redisReply* r) { *meta_exists = r->integer != 0; }});
+                steps.push_back({{"HGET", meta_, "origin"}, [origin](const redisReply* r) { *origin = id_of(text_of(r)); }});
                 steps.push_back({{"XRANGE", options_.key, "-", "+", "COUNT", "1"}, [first](const redisReply* r) {
                                      auto e = entries_of(r);
                                      if (!e.empty()) *first = e.front().id;
                                  }});
-                pipeline(*loop_, std::move(steps), [this, done, meta_exists, first](const std::string& error) {
+                pipeline(*loop_, std::move(steps), [this, done, origin, first](const std::string& error) {
                     if (!error.empty()) {
                         loop_->close(error);
                         return done(error);
                     }
-                    if (!*meta_exists && last_applied_ > 0) {
+                    if (last_applied_ > 0 && (*origin == 0 || (known_origin_ != 0 && *origin != known_origin_))) {
                         // Redis lost what this server applied (FLUSHALL, a restart without AOF):
-                        // the history starts again.
+                        // the history starts again. (Lost without a reconnect, e.g. FLUSHALL, it
+                        // is found at the next applied event, whose p is not the last applied id.)
                         SSEBUS_LOG(warn, "store history lost", {"store", "redis"}, {"applied", last_applied_});
-                        if (started_ && sink_.lost) sink_.lost(last_applied_, *first);
+                        if (started_ && sink_.lost) sink_.lost(last_applied_, std::max(*first, last_applied_ + 1));
                         expect_prev_ = 0;
                     }
+                    if (*origin != 0) known_origin_ = *origin;
                     loop_ready_ = true;
                     loop_backoff_ = 0ms;
                     update_health();
@@ -665,6 +705,7 @@ private:
             kicked_ = false;
             if (in_flight_ >= max_in_flight || !cmd_ready_ || finished_) return;
             std::size_t events = 0;
+            requeued_ = 0;
             while (!queue_.empty() && events < append_batch) {
                 if (!queue_.front().record) ++events;
                 items.push_back(std::move(queue_.front()));
@@ -716,7 +757,7 @@ private:
                 return;
             }
             --in_flight_;
-            if (!error.empty() || !r || r->type != REDIS_REPLY_ARRAY || r->elements != batch->size()) {
+            if (!error.empty() || !r || r->type != REDIS_REPLY_ARRAY || r->elements != batch->size() + 1) {
                 const std::string why = finished_ ? "the server is stopping"
                                                   : "redis: " + (error.empty() ? std::string("unexpected reply") : error);
                 {
@@ -737,6 +778,9 @@ private:
                     stats_.batch_max = std::max<std::uint64_t>(stats_.batch_max, batch->size());
                     stats_.commit_ns_sum += ns;
                     stats_.commit_ns_max = std::max(stats_.commit_ns_max, ns);
+                    if (batch->size() > 0)
+                        window_.issued = std::max(window_.issued, id_of(text_of(r->element[batch->size() - 1])));
+                    if (const auto origin = id_of(text_of(r->element[batch->size()])); origin != 0) window_.origin = origin;
                 }
                 for (std::size_t i = 0; i < batch->size(); ++i) {
                     auto& item = (*batch)[i];
@@ -766,7 +810,7 @@ private:
     void send_record(Record record, bool retried) {
         const auto base = options_.key + ":records:" + record.kind;
         ++in_flight_;
-        ++record_puts_[record.kind];
+        sent_seq_ = std::max(sent_seq_, record.seq);
         cmd_->command({"EVALSHA", record_sha_, "3", base, base + ":order", base + ":seq", record.id,
                        record.value ? "1" : "0", record.value.value_or("")},
                       [this, record, retried](const redisReply*, const std::string& error) mutable {
@@ -782,12 +826,17 @@ private:
                               SSEBUS_LOG(error, "store record not written", {"store", "redis"}, {"kind", record.kind},
                                          {"id", record.id}, {"reason", error});
                               if (!finished_ && !cmd_->connected()) {
-                                  // Written when Redis is back, before what was put after it.
+                                  // Written when Redis is back, before what was put after it
+                                  // (still pending).
                                   std::lock_guard lock(mutex_);
-                                  queue_.push_front({.record = std::move(record)});
+                                  const auto at = std::min(requeued_++, queue_.size());
+                                  queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(at), Item{.record = std::move(record)});
+                              } else {
+                                  written(record);  // dropped: no longer pending
                               }
                           } else {
                               seen_put(record);
+                              written(record);
                           }
                           if (in_flight_ == 0) early_.clear();
                           flush();
@@ -873,6 +922,7 @@ private:
         {
             std::lock_guard lock(mutex_);
             window_.newest = id;
+            window_.issued = std::max(window_.issued, id);
             if (id > refreshed_newest_) ++window_.count;
             if (window_.earliest == 0) {
                 window_.earliest = id;
@@ -931,6 +981,7 @@ private:
                 // What the reads saw ends at `seen` (the stream's newest entry, or the last id
                 // issued when nothing is retained): events applied since, newer than that, are
                 // added to it.
+                if (known_origin_ == 0) known_origin_ = read->origin;
                 const auto seen = read->first != 0 ? read->newest : read->last;
                 const auto newer = std::upper_bound(recent_.begin(), recent_.end(), seen);
                 std::lock_guard lock(mutex_);
@@ -938,6 +989,7 @@ private:
                 window_.count = read->count + static_cast<std::uint64_t>(recent_.end() - newer);
                 window_.newest = last_applied_;
                 window_.origin = read->origin;
+                window_.issued = std::max({window_.issued, read->last, last_applied_});
                 if (read->first != 0) {
                     window_.earliest = read->first;
                     window_.dropped_up_to = read->first_prev;
@@ -971,10 +1023,10 @@ private:
         if (cmd_ready_) {
             if (options_.retention.max_age.count() > 0) {
                 // Exact, not ~: on a small stream ~ could keep expired entries for good.
+                // Ids come from Redis's clock, so the cut does too (this machine's may differ).
                 const auto age_us = static_cast<std::uint64_t>(
                     std::chrono::duration_cast<std::chrono::microseconds>(options_.retention.max_age).count());
-                const auto now = clock_us();
-                cmd_->command({"XTRIM", options_.key, "MINID", std::to_string(now > age_us ? now - age_us : 0)},
+                cmd_->command({"EVAL", trim_script, "1", options_.key, std::to_string(age_us)},
                               [](const redisReply*, const std::string& error) {
                                   if (!error.empty())
                                       SSEBUS_LOG(warn, "store trim failed", {"store", "redis"}, {"reason", error});
@@ -1009,17 +1061,49 @@ private:
                  });
     }
 
+    // A record's put is done with: written, or dropped.
+    void written(const Record& r) {
+        std::lock_guard lock(mutex_);
+        auto& puts = puts_[r.kind][r.id];
+        if (puts.pending > 0) --puts.pending;
+    }
+
     void poll_records(std::size_t index) {
         auto& w = watches_[index];
         if (w.polling || !cmd_ready_) return;
         w.polling = true;
-        const auto puts = record_puts_[w.kind];
-        fetch_records(w.kind, [this, index, puts](Records records, const std::string& error) {
+        // Commands on `cmd` run in order: the snapshot holds every put sent before it.
+        const auto sent = sent_seq_;
+        fetch_records(w.kind, [this, index, sent](Records records, const std::string& error) {
             auto& w = watches_[index];
             w.polling = false;
-            // Records this server put since the read began are not in it: the next poll sees them.
-            if (!error.empty() || record_puts_[w.kind] != puts || records == w.seen) return;
-            w.seen = std::move(records);
+            if (!error.empty()) return;
+            // A record this server put and has not written yet, or put after the read was
+            // sent, may be older in the snapshot than here: it keeps what this server knows
+            // (the next poll reads it), so a stale snapshot never undoes a put.
+            std::vector<std::string> mine;
+            {
+                std::lock_guard lock(mutex_);
+                if (auto kind = puts_.find(w.kind); kind != puts_.end())
+                    for (auto& [id, puts] : kind->second)
+                        if (puts.pending > 0 || puts.last > sent) mine.push_back(id);
+            }
+            auto is_mine = [&](const std::string& id) { return std::find(mine.begin(), mine.end(), id) != mine.end(); };
+            Records merged;
+            for (auto& [id, value] : records) {
+                if (!is_mine(id)) {
+                    merged.emplace_back(std::move(id), std::move(value));
+                } else if (auto it = std::find_if(w.seen.begin(), w.seen.end(), [&](auto& p) { return p.first == id; });
+                           it != w.seen.end()) {
+                    merged.push_back(*it);
+                }
+            }
+            for (auto& p : w.seen)
+                if (is_mine(p.first) && std::find_if(merged.begin(), merged.end(), [&](auto& m) { return m.first == p.first; }) ==
+                                            merged.end())
+                    merged.push_back(p);
+            if (merged == w.seen) return;
+            w.seen = std::move(merged);
             if (w.changed) w.changed(w.seen);
         });
     }
@@ -1063,10 +1147,13 @@ private:
         }
         for (auto& item : queued)
             if (item.done) item.done(nullptr, 0, "the server is stopping");
+        // Redis committed these (EVALSHA answered) and this server has not applied them: they
+        // are acknowledged, applied nowhere here. Refusing them would have the publisher
+        // send them again, twice in the log.
         auto waiting = std::move(waiting_);
         waiting_.clear();
-        for (auto& [_, w] : waiting)
-            if (w.done) w.done(nullptr, 0, "the server is stopping");
+        for (auto& [id, w] : waiting)
+            if (w.done) w.done(unapplied(id, std::move(w.event), w.published_at), 0, {});
         housekeeping_.cancel();
         refresh_timer_.cancel();
         loop_timer_.cancel();
@@ -1130,6 +1217,7 @@ private:
     bool refresh_scheduled_ = false;
     std::uint64_t last_applied_ = 0;
     std::uint64_t expect_prev_ = 0;     // the p the next entry must have
+    std::uint64_t known_origin_ = 0;    // meta's origin, as the loop last saw it
     std::deque<std::uint64_t> recent_;  // the newest ids applied, in order
     int in_flight_ = 0;                 // EVALSHAs sent and not answered
     std::map<std::uint64_t, Waiting> waiting_;
@@ -1140,13 +1228,17 @@ private:
     std::chrono::milliseconds cmd_backoff_{0}, loop_backoff_{0};
     std::string cmd_reason_, loop_reason_;
     std::vector<Watch> watches_;
-    std::map<std::string, std::uint64_t> record_puts_;
+    std::uint64_t sent_seq_ = 0;  // the newest record put sent to Redis
     std::minstd_rand random_{std::random_device{}()};
     net::steady_timer housekeeping_, refresh_timer_, loop_timer_, cmd_timer_, stop_timer_;
 
     // Shared with the callers' threads.
     std::mutex mutex_;
     std::deque<Item> queue_;
+    std::size_t pending_ = 0;   // appends accepted and not answered yet
+    std::size_t requeued_ = 0;  // failed records put back at the queue's front, in order
+    std::uint64_t record_seq_ = 0;
+    std::map<std::string, std::map<std::string, Puts>> puts_;  // kind -> id -> this server's puts
     bool kicked_ = false;
     bool stopping_ = false;
     std::atomic<bool> cmd_ready_{false}, loop_ready_{false};

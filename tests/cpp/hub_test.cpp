@@ -318,12 +318,12 @@ TEST_CASE("a wait for an id wakes once the hub has applied it; a cancelled wait 
     hub.notify_all("one", 1);
     int woken_at_once = 0, woken_later = 0, cancelled = 0;
 
-    const auto applied = hub.wait_for_applied(1, [&] { ++woken_at_once; });
+    const auto applied = hub.wait_for_applied(1, [&](bool) { ++woken_at_once; });
     CHECK(woken_at_once == 1);
     CHECK_FALSE(hub.cancel_wait(applied));
 
-    const auto later = hub.wait_for_applied(3, [&] { ++woken_later; });
-    const auto given_up = hub.wait_for_applied(5, [&] { ++cancelled; });
+    const auto later = hub.wait_for_applied(3, [&](bool) { ++woken_later; });
+    const auto given_up = hub.wait_for_applied(5, [&](bool) { ++cancelled; });
     CHECK(hub.stats().streams_waiting == 2);
     hub.notify_all("two", 2);
     CHECK(woken_later == 0);
@@ -338,4 +338,29 @@ TEST_CASE("a wait for an id wakes once the hub has applied it; a cancelled wait 
     CHECK(hub.stats().lag_waits == 3);
     // A log that is not shared never makes a stream wait: an id it has not issued is a gap.
     CHECK_FALSE(hub.lags_behind(100));
+}
+
+TEST_CASE("closing every stream wakes the waits for an id, which count as streams until they end") {
+    Hub hub(HubOptions{.first_id = 1});
+    hub.notify_all("one", 1);
+    std::vector<bool> woken;
+    hub.wait_for_applied(5, [&](bool applied) { woken.push_back(applied); });
+    hub.wait_for_applied(7, [&](bool applied) { woken.push_back(applied); });
+    CHECK(hub.subscriber_count() == 2);
+    CHECK(woken.empty());
+
+    hub.close_all("server shutting down");
+    CHECK(woken == std::vector<bool>{false, false});
+    CHECK(hub.stats().streams_waiting == 0);
+    // Until each waiter says it is done (it let go of its stream's place), shutdown waits for it.
+    CHECK(hub.subscriber_count() == 2);
+    hub.end_wait();
+    hub.end_wait();
+    CHECK(hub.subscriber_count() == 0);
+
+    // A wait after that does not wait.
+    hub.wait_for_applied(9, [&](bool applied) { woken.push_back(applied); });
+    CHECK(woken == std::vector<bool>{false, false, false});
+    hub.end_wait();
+    CHECK(hub.subscriber_count() == 0);
 }

@@ -209,6 +209,80 @@ TEST_CASE("redis: a server whose applying is paused applies others' events only 
     CHECK(lagging.applied_ids() == std::vector<std::uint64_t>{r.event->id()});
 }
 
+TEST_CASE("redis: a lagging server's window knows the newest id another server issued", "[store][redis]") {
+    RedisServer redis;
+    Instance lagging(redis.options()), other(redis.options());
+    lagging.log->pause_applying(60s);
+    const auto r = other.append("e");
+    REQUIRE(r.event);
+    CHECK(other.log->window().issued >= r.event->id());
+    REQUIRE(eventually([&] { return lagging.log->window().issued >= r.event->id(); }));
+    CHECK(lagging.log->window().newest < r.event->id());
+    CHECK(lagging.applied_count() == 0);
+}
+
+TEST_CASE("redis: appends committed and not applied count as pending, and are acknowledged at stop", "[store][redis]") {
+    RedisServer redis;
+    auto options = redis.options();
+    options.max_pending = 10;
+    Instance a(options);
+    a.log->pause_applying(60s);
+    std::vector<std::future<Instance::Result>> waits;
+    for (int i = 0; i < 10; ++i) waits.push_back(a.append_async("e", std::to_string(i)));
+    REQUIRE(eventually([&] { return a.log->stats().events_committed == 10; }));
+    CHECK(redis.cli("XLEN ssebus:test") == "10");
+    // Committed, none is answered while applying is paused: the next is refused at once (inline).
+    auto over = a.append_async("over");
+    REQUIRE(over.wait_for(0s) == std::future_status::ready);
+    const auto refused = over.get();
+    CHECK_FALSE(refused.event);
+    CHECK(refused.error.find("behind") != std::string::npos);
+    CHECK(a.applied_count() == 0);
+    // Redis committed them: stopping acknowledges them (applied nowhere), never refuses them
+    // (a publisher would send them again).
+    a.log->stop();
+    for (int i = 0; i < 10; ++i) {
+        const auto r = waits[static_cast<std::size_t>(i)].get();
+        REQUIRE(r.error.empty());
+        REQUIRE(r.event);
+        CHECK(r.delivered == 0);
+        CHECK(r.event->event().data == std::to_string(i));
+    }
+}
+
+TEST_CASE("redis: restarted without its data, the history a server applied is reported lost", "[store][redis]") {
+    RedisServer redis;  // no AOF, no snapshots: a restart starts empty
+    Instance a(redis.options());
+    const auto first = a.append("before");
+    REQUIRE(first.event);
+    redis.kill();
+    REQUIRE(eventually([&] { return !a.log->health().ready; }));
+    redis.start();
+    REQUIRE(eventually([&] { return a.log->health().ready; }, 10s));
+    {
+        std::lock_guard lock(a.mutex);
+        REQUIRE(a.lost.size() == 1);
+        CHECK(a.lost[0].first == first.event->id());
+        CHECK(a.lost[0].second > first.event->id());
+    }
+    const auto after = a.append("after");
+    REQUIRE(after.event);
+    CHECK(after.event->id() > first.event->id());
+    std::lock_guard lock(a.mutex);
+    CHECK(a.lost.size() == 1);
+}
+
+TEST_CASE("redis: read_page after stop answers with an error", "[store][redis]") {
+    RedisServer redis;
+    Instance a(redis.options());
+    a.log->stop();
+    std::promise<Page> p;
+    auto f = p.get_future();
+    a.log->read_page(0, 10, [&](Page page) { p.set_value(std::move(page)); });
+    REQUIRE(f.wait_for(0s) == std::future_status::ready);
+    CHECK_FALSE(f.get().error.empty());
+}
+
 TEST_CASE("redis: read_page over a trimmed history reports what was dropped", "[store][redis]") {
     RedisServer redis;
     auto options = redis.options();

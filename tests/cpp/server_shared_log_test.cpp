@@ -51,6 +51,11 @@ public:
         history_.push_back(e);
         sink_.apply(e);
     }
+    // Another server issued ids up to `id` (window().issued), not applied here yet.
+    void issue(std::uint64_t id) {
+        std::lock_guard lock(mutex_);
+        issued_ = id;
+    }
     // The log found history gone (Redis lost its data).
     void lose(std::uint64_t requested, std::uint64_t earliest) {
         std::lock_guard lock(mutex_);
@@ -101,8 +106,9 @@ public:
     std::vector<EventPtr> latest_per_type() override { return {}; }
     store::Window window() override {
         std::lock_guard lock(mutex_);
-        if (history_.empty()) return {};
-        return {.earliest = history_.front()->id(), .newest = history_.back()->id(), .count = history_.size()};
+        if (history_.empty()) return {.issued = issued_};
+        return {.earliest = history_.front()->id(), .newest = history_.back()->id(), .count = history_.size(),
+                .issued = issued_};
     }
     store::Health health() override { return {}; }
     store::LogStats stats() override { return {}; }
@@ -145,6 +151,7 @@ private:
     std::condition_variable wake_;
     store::Sink sink_;
     std::vector<EventPtr> history_;
+    std::uint64_t issued_ = 0;
     std::chrono::milliseconds paused_{0};
     std::deque<Request> pending_;
     std::size_t reading_ = 0;
@@ -232,6 +239,83 @@ TEST_CASE("a shared log: a stream resuming from an id this server has not applie
             else break;
         CHECK(ids_of(got) == std::vector<std::uint64_t>{2, 3});
         CHECK(s.hub().stats().lag_waits == 0);
+    }
+}
+
+TEST_CASE("a shared log: an id above the newest any server issued is a gap, without waiting") {
+    SharedServer s;
+    for (std::uint64_t id = 1; id <= 3; ++id) s.log->commit(id, "before");
+    s.log->issue(5);  // ids 4 and 5 were issued elsewhere; 9 never was
+
+    SseClient client(s.port(), "/api/events", {{"Last-Event-ID", "9"}});
+    CHECK(client.status() == 200);
+    const auto gap = client.next();
+    REQUIRE(gap);
+    CHECK(gap->name == "ssebus:gap");
+    CHECK(gap->json()["requested"] == 9);
+    CHECK(s.hub().stats().lag_waits == 0);
+
+    SECTION("while an id up to it still waits for this server") {
+        auto c = test_config();
+        c.lag_wait = 50ms;
+        SharedServer lagging(c);
+        lagging.log->commit(1, "only");
+        lagging.log->issue(5);
+        const auto reply = get(lagging.port(), "/api/events", {{"Last-Event-ID", "5"}});
+        CHECK(reply.status == 503);
+        CHECK(lagging.hub().stats().lag_waits == 1);
+    }
+}
+
+TEST_CASE("a shared log: stopping the server while a stream waits for an id") {
+    auto c = test_config();
+    c.lag_wait = 60s;  // only the shutdown ends the wait
+    c.max_streams_per_user = 1;
+    SharedServer s(c);
+    s.log->commit(1, "only");
+    const auto token = client_token("ana", "s1");
+    std::optional<int> status;
+    std::thread client([&] {
+        try {
+            status = get(s.port(), "/api/events?token=" + token, {{"Last-Event-ID", "9"}}).status;
+        } catch (const std::exception&) {
+        }
+    });
+    REQUIRE(eventually([&] { return s.hub().stats().streams_waiting == 1; }));
+    // The waiting stream counts: the server waits for it to end before it goes.
+    CHECK(s.hub().subscriber_count() == 1);
+    s.server->stop();
+    CHECK(s.hub().stats().streams_waiting == 0);
+    CHECK(s.hub().subscriber_count() == 0);
+    // The server (and its hub) go while the client may still be reading: nothing of the
+    // stream is left to touch the hub after it.
+    s.server.reset();
+    client.join();
+    if (status) CHECK(*status == 503);
+}
+
+TEST_CASE("a shared log's ids need not be dense: a client at the event before the ring reads from the ring") {
+    auto c = test_config();
+    c.history_size = 3;  // the ring: the newest 3 events
+    SharedServer s(c);
+    for (std::uint64_t id = 10; id <= 50; id += 10) s.log->commit(id, "e");  // the ring: 30, 40, 50
+    s.log->hold_pages(true);  // a page read from the log would not be answered
+
+    SseClient client(s.port(), "/api/events", {{"Last-Event-ID", "20"}});
+    std::vector<SseEvent> got;
+    while (got.size() < 3)
+        if (auto e = client.next()) got.push_back(*e);
+        else break;
+    CHECK(ids_of(got) == std::vector<std::uint64_t>{30, 40, 50});
+    CHECK(s.log->pages_waiting() == 0);
+    CHECK(s.hub().stats().gaps_reported == 0);
+
+    SECTION("while a client before that still reads the log") {
+        s.log->hold_pages(false);
+        SseClient older(s.port(), "/api/events", {{"Last-Event-ID", "10"}});
+        const auto e = older.next();
+        REQUIRE(e);
+        CHECK(e->id == "20");
     }
 }
 
