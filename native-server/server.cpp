@@ -94,13 +94,13 @@ std::unique_ptr<store::Log> Server::open_log(const Config& c) {
                                    .sync_full = c.store_sync_full, .vfs = c.store_vfs});
 }
 
-Server::Server(Config config, std::unique_ptr<store::Log> log) try
+Server::Server(Config config, std::unique_ptr<store::Log> injected) try
     : ioc_(static_cast<int>(std::max(1u, config.threads))),
       work_(net::make_work_guard(ioc_)),
       hub_(HubOptions{.history_size = config.history_size, .history_max_age = config.history_max_age,
                       .first_id = config.first_id, .max_streams_per_user = config.max_streams_per_user,
                       .lag_wait = config.lag_wait},
-           log ? std::move(log) : open_log(config)),
+           injected ? std::move(injected) : open_log(config)),
       generators_(ioc_.get_executor(), hub_),
       pipeline_(ioc_.get_executor(), hub_, videos_, config.demo_step),
       uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),

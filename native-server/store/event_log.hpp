@@ -199,7 +199,7 @@ struct RedisOptions {
     // exact XTRIM MINID now - max_age every second (~ could keep a small stream's old entries).
     Retention retention;
     std::chrono::milliseconds timeout{2'000};  // a command with no answer by then fails (hiredis 0.14 has none)
-    std::size_t max_pending = 100'000;  // appends waiting for Redis, at most: past it append() refuses at once
+    std::size_t max_pending = 100'000;  // appends not answered yet (queued, sent, or committed and not applied here), at most: past it append() refuses at once
 };
 
 // Parses `redis://host:port[/db][?key=name]` (Boost.URL). Throws ConfigError naming what is wrong.
