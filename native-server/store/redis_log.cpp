@@ -1090,9 +1090,10 @@ private:
             }
             auto is_mine = [&](const std::string& id) { return std::find(mine.begin(), mine.end(), id) != mine.end(); };
             Records merged;
-            for (auto& [id, value] : records) {
+            for (auto& record : records) {
+                const std::string& id = record.first;  // (a name, not a binding: lambdas capture it)
                 if (!is_mine(id)) {
-                    merged.emplace_back(std::move(id), std::move(value));
+                    merged.push_back(std::move(record));
                 } else if (auto it = std::find_if(w.seen.begin(), w.seen.end(), [&](auto& p) { return p.first == id; });
                            it != w.seen.end()) {
                     merged.push_back(*it);
