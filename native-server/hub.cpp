@@ -483,30 +483,49 @@ Replay Hub::take_page(const std::shared_ptr<Subscriber>& subscriber, std::shared
 
 bool Hub::lags_behind(std::optional<std::uint64_t> last_event_id) const {
     if (!last_event_id || !log_->shared()) return false;
-    // An id above the newest any server issued was never issued: a gap (replay_first), not
-    // a reason to wait. (window() is cached; read outside the hub's lock.)
-    const std::uint64_t issued = log_->window().issued;
-    if (issued != 0 && *last_event_id > issued) return false;
     std::lock_guard lock(mutex_);
     return *last_event_id > newest_;
 }
 
 std::uint64_t Hub::wait_for_applied(std::uint64_t id, std::function<void(bool)> woken) {
     std::uint64_t ticket;
-    bool applied;
+    bool applied, waits;
     {
         std::lock_guard lock(mutex_);
         ticket = ++next_wait_;
         ++lag_waits_;
         ++open_waits_;
         applied = id <= newest_;
-        if (!applied && !closing_) {
-            waiting_.emplace(id, std::make_pair(ticket, std::move(woken)));
-            return ticket;
-        }
+        waits = !applied && !closing_;
+        if (waits) waiting_.emplace(id, std::make_pair(ticket, std::move(woken)));
     }
-    woken(applied);
+    if (!waits) {
+        woken(applied);
+        return ticket;
+    }
+    // The log's idea of the newest id issued is only as fresh as its last read: when the id is
+    // above it, the store is asked. An id no server issued is not waited for: the stream
+    // starts now, and its replay tells of the gap. (The log runs this before it stops, and
+    // the hub stops it first.)
+    if (log_->shared() && id > log_->window().issued)
+        log_->read_issued([this, id, ticket](std::uint64_t issued) {
+            if (issued != 0 && id > issued) wake(ticket);
+        });
     return ticket;
+}
+
+void Hub::wake(std::uint64_t ticket) {
+    std::function<void(bool)> woken;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
+            if (it->second.first == ticket) {
+                woken = std::move(it->second.second);
+                waiting_.erase(it);
+                break;
+            }
+    }
+    if (woken) woken(true);
 }
 
 void Hub::end_wait() {

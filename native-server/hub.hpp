@@ -296,16 +296,16 @@ public:
                        std::uint64_t after, std::size_t page = 1'000);
 
     // Shared logs (log().shared()): whether a stream resuming from `last_event_id` must wait,
-    // because it is above the newest id this hub applied but not above the newest id any
-    // server issued (window().issued, when the log knows it): another server issued it and
-    // this one has not applied it yet. Always false for other logs, and for an id no server
-    // issued: such an id gets a gap.
+    // because it is above the newest id this hub applied: another server may have issued it,
+    // and this one not have applied it yet. Always false for other logs.
     bool lags_behind(std::optional<std::uint64_t> last_event_id) const;
     // Runs `woken(true)` once, when the hub has applied `id` (inline when it has already), on
-    // the thread that applied it; the hub holds no lock then. `woken(false)` instead when the
-    // hub closes its streams first (close_all, shutdown; inline once it has). Returns a ticket
-    // for cancel_wait(). Every wait is counted in subscriber_count() until the waiter calls
-    // end_wait(), once it holds nothing of the hub's for the stream (its StreamTicket).
+    // the thread that applied it, or as soon as the log says that no server issued `id` (the
+    // stream then starts, and its replay tells of the gap); the hub holds no lock then.
+    // `woken(false)` instead when the hub closes its streams first (close_all, shutdown;
+    // inline once it has). Returns a ticket for cancel_wait(). Every wait is counted in
+    // subscriber_count() until the waiter calls end_wait(), once it holds nothing of the
+    // hub's for the stream (its StreamTicket).
     std::uint64_t wait_for_applied(std::uint64_t id, std::function<void(bool applied)> woken);
     // Gives up a wait: true when it was still waiting (`woken` will not run), false when
     // `woken` has run or is running. Counted in stats() as a lag wait either way.
@@ -349,6 +349,8 @@ private:
     std::size_t apply(const EventPtr& event);
     // The log found that history this hub may have applied is gone: every stream is told.
     void lost(std::uint64_t requested, std::uint64_t earliest);
+    // Ends a wait_for_applied() wait now, with woken(true), if it still waits.
+    void wake(std::uint64_t ticket);
     // A replay that cannot go on: the log could not be read (logged here).
     static Replay unreadable(const ClientInfo& client, std::string_view reason);
     // With mutex_ held: when the ring has every event after `after`, attaches the stream and

@@ -144,6 +144,18 @@ public:
     // Whether other servers append to this log too (redis): an id above the newest applied
     // may have been issued already, by another server, and arrive here shortly.
     virtual bool shared() const noexcept { return false; }
+    // Shared logs: the newest id any server issued, read from the store now (window().issued
+    // is only as fresh as the log's last read, so an id above it may still have been issued).
+    // `done` runs once, later, on the log's own thread, with 0 when the store cannot tell
+    // (unreachable, stopping). Others answer inline with the newest id they committed.
+    virtual void read_issued(std::function<void(std::uint64_t issued)> done) {
+        std::uint64_t newest = 0;
+        try {
+            newest = window().newest;
+        } catch (const std::exception&) {
+        }
+        done(newest);
+    }
     // The newest `max` retained events, in id order.
     virtual std::vector<EventPtr> newest(std::size_t max) = 0;
     // The latest event of each name (at most 1,024 names, the most recent), in id order.

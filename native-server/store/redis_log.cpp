@@ -430,6 +430,38 @@ public:
         return window_;
     }
 
+    void read_issued(std::function<void(std::uint64_t)> done) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) {
+                // The redis thread may never run what is posted now (it ends once stopped).
+                done(0);
+                return;
+            }
+        }
+        net::post(io_, [this, done = std::move(done)]() mutable {
+            if (finished_ || !cmd_ || !cmd_->connected()) {
+                done(0);
+                return;
+            }
+            cmd_->command({"HGET", meta_, "last"}, [this, done = std::move(done)](const redisReply* r, const std::string& error) {
+                if (!error.empty()) {
+                    done(0);
+                    return;
+                }
+                const auto last = id_of(text_of(r));
+                // Nothing issued yet (or Redis lost its data): only what this server applied.
+                std::uint64_t issued;
+                {
+                    std::lock_guard lock(mutex_);
+                    window_.issued = std::max(window_.issued, last);
+                    issued = std::max(last, last_applied_);
+                }
+                done(issued);
+            });
+        });
+    }
+
     Health health() override {
         std::lock_guard lock(mutex_);
         return health_;

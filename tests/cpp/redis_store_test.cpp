@@ -221,6 +221,33 @@ TEST_CASE("redis: a lagging server's window knows the newest id another server i
     CHECK(lagging.applied_count() == 0);
 }
 
+TEST_CASE("redis: read_issued asks Redis for the newest id issued, which the window may not know yet", "[store][redis]") {
+    RedisServer redis;
+    Instance lagging(redis.options()), other(redis.options());
+    lagging.log->pause_applying(60s);
+    const auto before = lagging.log->window().issued;
+    const auto r = other.append("e");
+    REQUIRE(r.event);
+    const auto read = [&](Log& log) {
+        auto p = std::make_shared<std::promise<std::uint64_t>>();
+        auto f = p->get_future();
+        log.read_issued([p](std::uint64_t issued) { p->set_value(issued); });
+        REQUIRE(f.wait_for(5s) == std::future_status::ready);
+        return f.get();
+    };
+    CHECK(read(*lagging.log) == r.event->id());
+    CHECK(lagging.log->window().issued >= r.event->id());
+    CHECK(lagging.log->window().newest < r.event->id());
+    CHECK(before < r.event->id());
+
+    SECTION("stopped, it cannot tell: 0, at once") {
+        lagging.log->stop();
+        std::uint64_t issued = 1;
+        lagging.log->read_issued([&](std::uint64_t i) { issued = i; });
+        CHECK(issued == 0);
+    }
+}
+
 TEST_CASE("redis: appends committed and not applied count as pending, and are acknowledged at stop", "[store][redis]") {
     RedisServer redis;
     auto options = redis.options();

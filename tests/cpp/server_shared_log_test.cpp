@@ -54,7 +54,22 @@ public:
     // Another server issued ids up to `id` (window().issued), not applied here yet.
     void issue(std::uint64_t id) {
         std::lock_guard lock(mutex_);
-        issued_ = id;
+        issued_ = stored_issued_ = id;
+    }
+    // The same, since this log last read the store: window().issued does not know it yet,
+    // read_issued() does.
+    void issue_unseen(std::uint64_t id) {
+        std::lock_guard lock(mutex_);
+        stored_issued_ = id;
+    }
+    void read_issued(std::function<void(std::uint64_t)> done) override {
+        std::uint64_t issued;
+        {
+            std::lock_guard lock(mutex_);
+            issued = std::max(stored_issued_, history_.empty() ? 0 : history_.back()->id());
+            issued_ = std::max(issued_, issued);
+        }
+        done(issued);
     }
     // The log found history gone (Redis lost its data).
     void lose(std::uint64_t requested, std::uint64_t earliest) {
@@ -151,7 +166,7 @@ private:
     std::condition_variable wake_;
     store::Sink sink_;
     std::vector<EventPtr> history_;
-    std::uint64_t issued_ = 0;
+    std::uint64_t issued_ = 0, stored_issued_ = 0;
     std::chrono::milliseconds paused_{0};
     std::deque<Request> pending_;
     std::size_t reading_ = 0;
@@ -187,6 +202,7 @@ std::vector<std::uint64_t> ids_of(const std::vector<SseEvent>& events) {
 TEST_CASE("a shared log: a stream resuming from an id this server has not applied yet") {
     SharedServer s;
     for (std::uint64_t id = 1; id <= 3; ++id) s.log->commit(id, "before");
+    s.log->issue(6);  // by another server
 
     SECTION("waits until the server applies it, then gets exactly what follows") {
         // Ids 4 and 5 were issued by another server; this one applies them while the client waits.
@@ -214,6 +230,7 @@ TEST_CASE("a shared log: a stream resuming from an id this server has not applie
         c.lag_wait = 50ms;
         SharedServer lagging(c);
         lagging.log->commit(1, "only");
+        lagging.log->issue(9);
         const auto reply = get(lagging.port(), "/api/events", {{"Last-Event-ID", "9"}});
         CHECK(reply.status == 503);
         CHECK(reply.header("Retry-After") == "1");
@@ -226,6 +243,7 @@ TEST_CASE("a shared log: a stream resuming from an id this server has not applie
         c.lag_wait = 20ms;
         c.max_streams_per_user = 1;
         SharedServer one(c);
+        one.log->issue(9);
         const auto token = client_token("ana", "s1");
         CHECK(get(one.port(), "/api/events?token=" + token, {{"Last-Event-ID", "9"}}).status == 503);
         SseClient ana(one.port(), "/api/events?token=" + token);
@@ -242,8 +260,32 @@ TEST_CASE("a shared log: a stream resuming from an id this server has not applie
     }
 }
 
+TEST_CASE("a shared log: an id another server issued since this one last read the store waits too") {
+    auto c = test_config();
+    c.lag_wait = 60s;  // the client would time out first
+    SharedServer s(c);
+    for (std::uint64_t id = 1; id <= 3; ++id) s.log->commit(id, "before");
+    s.log->issue(3);
+    s.log->issue_unseen(5);  // window().issued still says 3
+
+    std::thread other_server([&] {
+        if (!eventually([&] { return s.hub().stats().streams_waiting == 1; })) return;
+        for (std::uint64_t id = 4; id <= 6; ++id) s.log->commit(id, "later");
+    });
+    SseClient client(s.port(), "/api/events", {{"Last-Event-ID", "5"}});
+    other_server.join();
+    CHECK(client.status() == 200);
+    const auto e = client.next();
+    REQUIRE(e);
+    CHECK(e->name == "later");
+    CHECK(e->id == "6");
+    CHECK(s.hub().stats().gaps_reported == 0);
+}
+
 TEST_CASE("a shared log: an id above the newest any server issued is a gap, without waiting") {
-    SharedServer s;
+    auto c = test_config();
+    c.lag_wait = 60s;  // the client would time out first
+    SharedServer s(c);
     for (std::uint64_t id = 1; id <= 3; ++id) s.log->commit(id, "before");
     s.log->issue(5);  // ids 4 and 5 were issued elsewhere; 9 never was
 
@@ -253,7 +295,7 @@ TEST_CASE("a shared log: an id above the newest any server issued is a gap, with
     REQUIRE(gap);
     CHECK(gap->name == "ssebus:gap");
     CHECK(gap->json()["requested"] == 9);
-    CHECK(s.hub().stats().lag_waits == 0);
+    CHECK(s.hub().stats().streams_waiting == 0);
 
     SECTION("while an id up to it still waits for this server") {
         auto c = test_config();
@@ -273,6 +315,7 @@ TEST_CASE("a shared log: stopping the server while a stream waits for an id") {
     c.max_streams_per_user = 1;
     SharedServer s(c);
     s.log->commit(1, "only");
+    s.log->issue(9);
     const auto token = client_token("ana", "s1");
     std::optional<int> status;
     std::thread client([&] {
