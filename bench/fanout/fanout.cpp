@@ -15,6 +15,11 @@
 // publisher and the subscribers since they share this process) and a sequence number, through
 // --publish-body-template's {{ts}} and {{seq}}. A subscriber takes each event's data, looks for
 // "ts": and "seq": in it and records receive time - ts. Only loopback addresses are accepted.
+//
+// --tokens-file gives subscriber i the token on line i (?token=), so that each stream is its
+// own user; --targeted then addresses each publish to one subscriber ({{to}} in the body
+// template is seq % N) and every subscriber checks the "to": of what it receives against its
+// own index, so the summary says how many targeted events reached exactly their stream.
 
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
@@ -86,6 +91,8 @@ struct Options {
     std::size_t stalled = 0;   // slow consumers that never read after connecting
     std::size_t trickle = 0;   // slow consumers that read one byte a second
     int slow_rcvbuf = 4096;    // their receive buffer (SO_RCVBUF), so the server's queue fills soon
+    std::string tokens_file;   // line i: the token of subscriber i
+    bool targeted = false;     // each publish is for subscriber seq % connections alone
 };
 
 // ---------------------------------------------------------------- /proc readings
@@ -194,10 +201,15 @@ struct ThreadStats {
     std::uint64_t other_events = 0;         // events without one (server hellos and the like)
     std::uint64_t bytes = 0;
     std::int64_t last_receive_ns = 0;
+    // --targeted: how often each publish seq arrived at the subscriber it was for, and how
+    // many events arrived at one they were not for.
+    std::vector<std::uint16_t> seq_hits;
+    std::uint64_t misdelivered = 0;
 };
 
 struct Shared {
     Options opt;
+    std::vector<std::string> tokens;  // --tokens-file, one per subscriber
     std::atomic<std::size_t> next_index{0};
     std::atomic<std::size_t> connected{0};
     std::atomic<std::size_t> failed{0};
@@ -216,8 +228,10 @@ struct Shared {
 // ---------------------------------------------------------------- one SSE subscriber
 
 // The GET that opens a stream.
-std::string stream_request(const Options& o, std::string_view user_agent) {
-    return "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
+std::string stream_request(const Options& o, std::string_view user_agent, std::string_view token = {}) {
+    std::string target = o.path;
+    if (!token.empty()) target += (target.find('?') == std::string::npos ? "?token=" : "&token=") + std::string(token);
+    return "GET " + target + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
            "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: " + std::string(user_agent) +
            "\r\n\r\n";
 }
@@ -265,9 +279,14 @@ public:
         sock_.close(ig);
     }
 
+    // Read once the threads have stopped.
+    std::size_t index() const { return index_; }
+    bool live() const { return headers_done_ && !lost_; }
+    std::uint64_t events() const { return events_; }
+
 private:
     void send_request() {
-        request_ = stream_request(sh_.opt, "ssebus-fanout");
+        request_ = stream_request(sh_.opt, "ssebus-fanout", index_ < sh_.tokens.size() ? sh_.tokens[index_] : std::string{});
         asio::async_write(sock_, asio::buffer(request_), [self = shared_from_this()](boost::system::error_code e, std::size_t) {
             if (e) return self->fail(self->timed_out_ ? "timeout" : "write: " + e.message());
             self->request_.clear();
@@ -286,6 +305,7 @@ private:
         if (e) {
             if (!headers_done_) return fail(timed_out_ ? "timeout waiting for headers" : "read headers: " + e.message());
             if (!sh_.stopping.load(std::memory_order_relaxed)) {
+                lost_ = true;
                 sh_.dropped.fetch_add(1);
                 sh_.error("stream ended: " + e.message());
             }
@@ -312,6 +332,7 @@ private:
         }
         if (ended_) {
             if (!sh_.stopping.load(std::memory_order_relaxed)) {
+                lost_ = true;
                 sh_.dropped.fetch_add(1);
                 sh_.error("stream ended by server (last chunk)");
             }
@@ -441,6 +462,13 @@ private:
         const auto ts = number_after(data_, "\"ts\":");
         if (ts && *ts > 0 && *ts <= t) {
             ++st_.events;
+            ++events_;
+            if (sh_.opt.targeted) {
+                const auto to = number_after(data_, "\"to\":");
+                const auto seq = number_after(data_, "\"seq\":");
+                if (!to || static_cast<std::size_t>(*to) != index_) ++st_.misdelivered;
+                else if (seq && static_cast<std::size_t>(*seq) < st_.seq_hits.size()) ++st_.seq_hits[static_cast<std::size_t>(*seq)];
+            }
             const std::int64_t us = (t - *ts) / 1000;
             st_.latency_us.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(us, UINT32_MAX)));
             st_.last_receive_ns = std::max(st_.last_receive_ns, t);
@@ -484,6 +512,8 @@ private:
     bool settled_ = false;
     bool chunked_ = false;
     bool ended_ = false;
+    bool lost_ = false;          // the stream ended before the run did
+    std::uint64_t events_ = 0;   // events with a ts field, on this stream
     CState cstate_ = CState::size;
     std::uint64_t chunk_left_ = 0;
     std::string line_;
@@ -603,6 +633,7 @@ struct PublishStats {
     bool any_reported = false;
     std::string first_error;
     std::uint64_t statuses[6] = {};
+    std::vector<std::uint8_t> ok_seq;  // 1 where the publish of that seq was answered 2xx
 };
 
 class PublishPool;
@@ -626,6 +657,7 @@ private:
     http::response<http::string_body> res_;
     bool ready_ = false;
     bool busy_ = false;
+    std::uint64_t seq_ = 0;  // of the request in flight
 };
 
 class PublishPool {
@@ -650,6 +682,8 @@ public:
         std::string b = parts_;
         for (std::size_t p; (p = b.find("{{ts}}")) != std::string::npos;) b.replace(p, 6, std::to_string(ts));
         for (std::size_t p; (p = b.find("{{seq}}")) != std::string::npos;) b.replace(p, 7, std::to_string(seq));
+        const std::string to = std::to_string(seq % std::max<std::size_t>(1, opt_.connections));
+        for (std::size_t p; (p = b.find("{{to}}")) != std::string::npos;) b.replace(p, 6, to);
         return b;
     }
 
@@ -782,6 +816,7 @@ void PublishConn::connect() {
 
 void PublishConn::send(std::uint64_t seq, std::int64_t scheduled_ns) {
     busy_ = true;
+    seq_ = seq;
     const auto& o = pool_.opt();
     const std::int64_t ts = now_ns();
     auto& s = pool_.stats;
@@ -835,6 +870,7 @@ void PublishConn::send(std::uint64_t seq, std::int64_t scheduled_ns) {
                 ++st.statuses[std::min(code / 100u, 5u)];
                 if (code >= 200 && code < 300) {
                     ++st.ok;
+                    if (self->seq_ < st.ok_seq.size()) st.ok_seq[self->seq_] = 1;
                     const std::string& b = self->res_.body();
                     const auto k = b.find("\"delivered\":");
                     if (k != std::string::npos) {
@@ -901,12 +937,36 @@ int main(int argc, char** argv) {
     app.add_option("--slow-rcvbuf", o.slow_rcvbuf, "SO_RCVBUF of the slow consumers, in bytes")->capture_default_str()
         ->check(CLI::Range(256, 1 << 24));
     app.add_option("--label", o.label, "Name of the server, echoed in the output");
+    app.add_option("--tokens-file", o.tokens_file, "File whose line i is the token (?token=) of subscriber i");
+    app.add_flag("--targeted", o.targeted,
+                 "Each publish is for subscriber seq % connections alone ({{to}} in the body template); count "
+                 "where each one arrives");
     app.add_flag("--json", o.json, "Print one JSON object");
     CLI11_PARSE(app, argc, argv);
 
     if (!is_loopback(o.host)) {
         std::cerr << "ssebus-fanout: --host must be a loopback address (127.0.0.0/8 or ::1)\n";
         return 2;
+    }
+
+    if (o.targeted && o.body_template.find("{{to}}") == std::string::npos) {
+        std::cerr << "ssebus-fanout: --targeted needs a {{to}} placeholder in --publish-body-template (the target's index)\n";
+        return 2;
+    }
+    std::vector<std::string> tokens;
+    if (!o.tokens_file.empty()) {
+        std::ifstream tf(o.tokens_file);
+        if (!tf) {
+            std::cerr << "ssebus-fanout: cannot read --tokens-file " << o.tokens_file << "\n";
+            return 2;
+        }
+        for (std::string line; std::getline(tf, line);)
+            if (!line.empty()) tokens.push_back(line);
+        if (tokens.size() < o.connections) {
+            std::cerr << "ssebus-fanout: --tokens-file has " << tokens.size() << " tokens, fewer than --connections "
+                      << o.connections << "\n";
+            return 2;
+        }
     }
 
     // File descriptors: one per subscriber, plus publishers and a margin.
@@ -926,6 +986,7 @@ int main(int argc, char** argv) {
 
     Shared sh;
     sh.opt = o;
+    sh.tokens = std::move(tokens);
     const unsigned nthreads = std::max(1u, o.threads);
     std::vector<std::unique_ptr<asio::io_context>> ctxs;
     std::vector<ThreadStats> stats(nthreads);
@@ -938,6 +999,9 @@ int main(int argc, char** argv) {
     }
     const auto expected_per_client = static_cast<std::size_t>(o.rate * o.duration) + 16;
     for (auto& s : stats) s.latency_us.reserve(std::min<std::size_t>(expected_per_client * (o.connections / nthreads + 1), 50'000'000));
+    const auto total = static_cast<std::uint64_t>(o.rate * o.duration + 0.5);
+    if (o.targeted)
+        for (auto& s : stats) s.seq_hits.assign(total, 0);
     std::vector<std::thread> threads;
     for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back([&, i] { ctxs[i]->run(); });
 
@@ -978,7 +1042,12 @@ int main(int argc, char** argv) {
     }
 
     // Idle, then the RSS reading.
+    // The server's CPU time while its streams idle: what holding them costs (heartbeats, timers).
+    const auto cpu_idle0 = tree_cpu_s(pid);
+    const auto t_idle0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::duration<double>(o.idle));
+    const auto cpu_idle1 = tree_cpu_s(pid);
+    const double idle_s = std::chrono::duration<double>(Clock::now() - t_idle0).count();
     const auto rss_connected = tree_rss_kib(pid);
     const std::size_t connected_at_publish = sh.connected.load() - sh.dropped.load();
 
@@ -992,8 +1061,8 @@ int main(int argc, char** argv) {
         std::cerr << "ssebus-fanout: " << e.what() << "\n";
         std::_Exit(2);
     }
+    pool->stats.ok_seq.assign(total, 0);
     std::thread pthread([&] { pctx.run(); });
-    const auto total = static_cast<std::uint64_t>(o.rate * o.duration + 0.5);
     std::atomic<bool> publish_done{false};
     const auto cpu_server0 = tree_cpu_s(pid);
     const double cpu_self0 = self_cpu_s();
@@ -1079,7 +1148,32 @@ int main(int argc, char** argv) {
         s.latency_us = {};
     }
     std::sort(lat.begin(), lat.end());
-    const std::uint64_t expected = ps.ok * connected_at_publish;
+    // Per stream: how many got every published event, how many none (those still open at the end).
+    std::vector<char> live(o.connections, 0);
+    std::size_t with_all = 0, with_none = 0, live_at_end = 0;
+    for (const auto& per_thread : subs)
+        for (const auto& sub : per_thread) {
+            if (!sub->live()) continue;
+            live[sub->index()] = 1;
+            ++live_at_end;
+            if (!o.targeted && sub->events() >= ps.ok) ++with_all;
+            if (sub->events() == 0) ++with_none;
+        }
+    // --targeted: each answered publish should have reached its one stream exactly once.
+    std::uint64_t t_expected = 0, t_once = 0, t_missing = 0, t_duplicated = 0, t_misdelivered = 0;
+    if (o.targeted) {
+        for (const auto& st : stats) t_misdelivered += st.misdelivered;
+        for (std::uint64_t q = 0; q < total; ++q) {
+            if (!ps.ok_seq[q] || !live[q % o.connections]) continue;
+            ++t_expected;
+            unsigned hits = 0;
+            for (const auto& st : stats) hits += st.seq_hits[q];
+            if (hits == 1) ++t_once;
+            else if (hits == 0) ++t_missing;
+            else ++t_duplicated;
+        }
+    }
+    const std::uint64_t expected = o.targeted ? t_expected : ps.ok * connected_at_publish;
     const std::int64_t first_pub = ps.first_ns ? ps.first_ns : publish_start_ns;
     // Delivery window: first publish to the last delivery (the drain is counted only as far as
     // deliveries reach into it).
@@ -1125,6 +1219,8 @@ int main(int argc, char** argv) {
     j["rss_end_kib"] = rss_end ? nlohmann::json(*rss_end) : nlohmann::json(nullptr);
     j["rss_per_idle_connection_kib"] = rss_per_conn ? nlohmann::json(*rss_per_conn) : nlohmann::json(nullptr);
     if (cpu_server0 && cpu_server1) j["server_cpu_seconds"] = *cpu_server1 - *cpu_server0;
+    if (cpu_idle0 && cpu_idle1) j["server_idle_cpu_seconds"] = *cpu_idle1 - *cpu_idle0;
+    j["idle_seconds"] = idle_s;
     j["client_cpu_seconds"] = cpu_self1 - cpu_self0;
     if (busy0 && busy1) {
         j["machine_busy_seconds"] = busy1->busy - busy0->busy;
@@ -1141,6 +1237,12 @@ int main(int argc, char** argv) {
     j["nofile_limit"] = nofile;
     j["slow_consumers"] = {{"stalled", o.stalled}, {"trickle", o.trickle}, {"connected", sh.slow_connected.load()},
                            {"closed_by_server", sh.slow_closed_by_server.load()}};
+    j["streams_live_at_end"] = live_at_end;
+    if (!o.targeted) j["streams_with_every_event"] = with_all;
+    j["streams_with_no_event"] = with_none;
+    if (o.targeted)
+        j["targeted"] = {{"expected", t_expected}, {"exactly_once", t_once}, {"missing", t_missing},
+                         {"duplicated", t_duplicated}, {"misdelivered", t_misdelivered}};
     j["errors"] = sh.errors;
     j["warnings"] = warnings;
 
@@ -1168,6 +1270,13 @@ int main(int argc, char** argv) {
         if (!slow.empty())
             std::printf("slow consumers      %zu stalled + %zu trickling, %zu connected, %zu closed by the server\n",
                         o.stalled, o.trickle, sh.slow_connected.load(), sh.slow_closed_by_server.load());
+        if (!o.targeted)
+            std::printf("streams             %zu open at the end: %zu got every event, %zu none\n", live_at_end, with_all,
+                        with_none);
+        else
+            std::printf("targeted            %" PRIu64 " expected: %" PRIu64 " exactly once, %" PRIu64 " missing, %" PRIu64
+                        " duplicated; %" PRIu64 " misdelivered\n",
+                        t_expected, t_once, t_missing, t_duplicated, t_misdelivered);
         for (const auto& [why, n] : sh.errors) std::printf("error               %zu x %s\n", n, why.c_str());
     }
     return 0;
