@@ -431,8 +431,8 @@ int main(int argc, char** argv) {
 
     // Lock step leaves the last ack unread only when the reader failed; the pipeline sends none.
     ReaderReport rep;
-    for (;;) {
-        if (!read_all(ack[0], &tag, 1)) {
+    for (bool have_tag = tag == 'E';; have_tag = false) {  // 'E': the reader failed mid-way, its report follows
+        if (!have_tag && !read_all(ack[0], &tag, 1)) {
             reap();
             die("the reader ended without a report");
         }
