@@ -584,7 +584,7 @@ throughput is that of the pair; CPU µs per delivery is the server's own cost. O
 used by other processes on the machine during the measurement, in cores;
 well above ~0.2 means the run competed with other work.${each}`);
     if (opts.floor) {
-      console.log(`\n### The floor: one ${200}-byte write and one read per delivery (ssebus-floor, ${opts.floorEvents} events in lock step), in the same run\n`);
+      console.log(`\n### The floor: one ${floors.find((f) => f.frame_bytes)?.frame_bytes ?? 200}-byte write and one read per delivery (ssebus-floor, ${opts.floorEvents} events in lock step), in the same run\n`);
       console.log(floorTable(combineFloor(floors), shown));
       console.log(`
 Floor: N loopback TCP connections, writer and reader in two processes; each event is one write() to
