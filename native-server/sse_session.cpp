@@ -140,13 +140,16 @@ void SseSession::close_with(const Frame& final_comment, CloseReason reason) {
 void SseSession::enqueue(const Frame& frame, std::optional<SteadyTime> published_at) {
     if (closed_ || closing_) return;
     if (queue_.size() >= limits_.queue_max_events || queued_bytes_ + frame->size() > limits_.queue_max_bytes) {
-        // Too far behind: let it go; it will reconnect and replay from its last id.
+        // Too far behind: let it go; it will reconnect and replay from its last id. Closed
+        // (and counted by reason) before it counts as a slow client, so that whoever sees the
+        // second count sees the first.
+        const auto queued_events = queue_.size(), queued_bytes = queued_bytes_;
+        shut(CloseReason::slow_client);
         hub_.count_slow_client();
         const auto& c = subscription_->client;
         SSEBUS_LOG(warn, "slow client disconnected", {"client", c.client_id}, {"user", c.user}, {"route", c.route},
-                   {"remote", c.remote}, {"queued_events", queue_.size()}, {"queued_bytes", queued_bytes_});
+                   {"remote", c.remote}, {"queued_events", queued_events}, {"queued_bytes", queued_bytes});
         if (hub_.on_error) hub_.on_error(subscription_->client, "slow client disconnected");
-        shut(CloseReason::slow_client);
         return;
     }
     queued_bytes_ += frame->size();
