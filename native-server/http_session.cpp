@@ -6,7 +6,11 @@
 namespace ssebus::server {
 
 HttpSession::HttpSession(tcp::socket&& socket, Router& router, Hub& hub, const Config& config)
-    : stream_(std::move(socket)), router_(router), hub_(hub), config_(config), lag_timer_(stream_.get_executor()) {
+    : HttpSession(std::move(socket), std::nullopt, router, hub, config) {}
+
+HttpSession::HttpSession(tcp::socket&& socket, std::optional<std::size_t> shard, Router& router, Hub& hub,
+                         const Config& config)
+    : stream_(std::move(socket)), shard_(shard), router_(router), hub_(hub), config_(config), lag_timer_(stream_.get_executor()) {
     error_code ec;
     const auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -53,7 +57,9 @@ void HttpSession::on_read(error_code ec, std::size_t) {
 void HttpSession::start_stream(SseStart start) {
     const SseLimits limits{config_.queue_max_bytes, config_.queue_max_events, config_.heartbeat,
                            config_.stream_max_age, config_.stream_send_buffer};
-    auto session = std::make_shared<SseSession>(std::move(stream_), hub_, std::move(start.subscription),
+    // The stream takes the plain socket; the read's deadline goes with the tcp_stream.
+    stream_.expires_never();
+    auto session = std::make_shared<SseSession>(stream_.release_socket(), shard_, hub_, std::move(start.subscription),
                                                 std::move(start.ticket), limits);
     session->run(std::move(start.head), start.last_event_id, std::move(start.preamble));
     // This HTTP session ends here; the stream owns the socket now.

@@ -17,6 +17,9 @@ namespace ssebus::server {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
+    // `socket`'s executor is shard `shard`'s io_context (one thread): a stream it opens stays there.
+    HttpSession(tcp::socket&& socket, std::optional<std::size_t> shard, Router& router, Hub& hub, const Config& config);
+    // No shard: `socket`'s executor is a strand, and the hub posts each event to each stream.
     HttpSession(tcp::socket&& socket, Router& router, Hub& hub, const Config& config);
     void run();
 
@@ -38,6 +41,7 @@ private:
     void do_close();
 
     beast::tcp_stream stream_;
+    std::optional<std::size_t> shard_;
     beast::flat_buffer buffer_;
     std::optional<RequestParser> parser_;
     std::shared_ptr<Response> response_;  // kept alive while it is written

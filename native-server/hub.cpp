@@ -46,6 +46,7 @@ nlohmann::json HubStats::to_json() const {
         {"clients_by_stream", clients_by_stream},
         {"total_events_broadcast", events_published},
         {"frames_delivered", frames_delivered},
+        {"streams_examined", streams_examined},
         {"events_replayed", events_replayed},
         {"gaps_reported", gaps_reported},
         {"slow_clients_disconnected", slow_clients_disconnected},
@@ -127,6 +128,68 @@ std::uint64_t LatencyHistogram::Snapshot::count() const noexcept {
     return n;
 }
 
+void StreamIndex::link(Node& node, List& list) {
+    node.in.push_back({&list, list.items.size()});
+    list.items.push_back({&node, node.in.size() - 1});
+}
+
+StreamIndex::List& StreamIndex::keyed(std::unordered_map<std::string, List>& map, const std::string& key) {
+    auto [it, added] = map.try_emplace(key);
+    if (added) {
+        it->second.owner = &map;
+        it->second.key = key;
+    }
+    return it->second;
+}
+
+const StreamIndex::List* StreamIndex::find(const std::unordered_map<std::string, List>& map, const std::string& key) {
+    const auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+}
+
+const StreamIndex::List* StreamIndex::by_stream(const Event& e) const {
+    if (e.stream.empty()) return &global_;
+    if (e.stream == "*") return &named_;
+    return find(streams_, e.stream);
+}
+
+void StreamIndex::add(const Subscriber* key, Stream stream) {
+    remove(key);
+    auto node = std::make_unique<Node>();
+    node->stream = std::move(stream);
+    const auto& sub = *node->stream.subscription;
+    const auto& c = sub.client;
+    // A stream is in the lists of exactly the events its selects() may take: by stream, and
+    // by target (a user or session only when set, as reaches() wants).
+    if (sub.filter.global) link(*node, global_);
+    if (!sub.filter.streams.empty()) link(*node, named_);
+    for (const auto& name : sub.filter.streams) link(*node, keyed(streams_, name));
+    if (c.authenticated()) {
+        link(*node, authenticated_);
+        link(*node, keyed(users_, c.user));
+    }
+    if (!c.session.empty()) link(*node, keyed(sessions_, c.session));
+    link(*node, keyed(clients_, c.client_id));
+    nodes_.emplace(key, std::move(node));
+}
+
+void StreamIndex::remove(const Subscriber* key) {
+    const auto it = nodes_.find(key);
+    if (it == nodes_.end()) return;
+    for (const auto& place : it->second->in) {
+        auto& items = place.list->items;
+        // Swap-remove: the last item takes this one's place and learns it.
+        items[place.at] = items.back();
+        items[place.at].node->in[items[place.at].slot].at = place.at;
+        items.pop_back();
+        if (items.empty() && place.list->owner) {
+            const std::string key = place.list->key;  // (the list goes with its key)
+            place.list->owner->erase(key);
+        }
+    }
+    nodes_.erase(it);
+}
+
 StreamTicket::StreamTicket(StreamTicket&& other) noexcept
     : hub_(std::exchange(other.hub_, nullptr)), user_(std::move(other.user_)) {}
 
@@ -163,9 +226,33 @@ Hub::~Hub() {
     log_->stop();
 }
 
+void Hub::set_shards(std::size_t count, ShardPost post) {
+    std::lock_guard lock(mutex_);
+    shard_count_ = post ? count : 0;
+    post_to_shard_ = std::move(post);
+}
+
+namespace {
+
+// What one shard's task hands its streams: the event's frames, built once per wire shape
+// on the log's thread, and the streams of that shard that it selected.
+struct ShardDelivery {
+    std::array<Frame, framing_count> frames;
+    SteadyTime published_at;
+    std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> streams;
+    void operator()() const {
+        for (const auto& [s, framing] : streams) s->deliver_here(frames[static_cast<std::size_t>(framing)], published_at);
+    }
+};
+
+}  // namespace
+
 std::size_t Hub::apply(const EventPtr& published) {
-    std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> targets;
+    // Streams without a shard (tests' fakes), and those of each shard.
+    std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> unsharded;
+    std::vector<std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>>> sharded;
     std::vector<std::function<void(bool)>> woken;
+    std::size_t selected = 0;
     {
         std::lock_guard lock(mutex_);
         ++published_;
@@ -183,11 +270,15 @@ std::size_t Hub::apply(const EventPtr& published) {
                                            [](auto& a, auto& b) { return a.second->id() < b.second->id(); });
             latest_by_type_.erase(oldest);
         }
-        targets.reserve(subscribers_.size());
-        for (auto& [_, entry] : subscribers_) {
-            if (!entry.subscription->selects(published->event())) continue;
-            if (auto s = entry.subscriber.lock()) targets.emplace_back(std::move(s), entry.subscription->framing);
-        }
+        sharded.resize(shard_count_);
+        // Only the index's candidates for this event are examined (O(selected), not O(all)).
+        examined_ += subscribers_.select(published->event(), [&](const StreamIndex::Stream& stream) {
+            auto s = stream.subscriber.lock();
+            if (!s) return;
+            ++selected;
+            auto& to = stream.shard && *stream.shard < shard_count_ ? sharded[*stream.shard] : unsharded;
+            to.emplace_back(std::move(s), stream.subscription->framing);
+        });
         // Streams that waited for this id (shared logs): they attach after this event is in
         // the ring, so it reaches them by their replay.
         for (auto it = waiting_.begin(); it != waiting_.end() && it->first <= newest_; it = waiting_.erase(it))
@@ -195,14 +286,24 @@ std::size_t Hub::apply(const EventPtr& published) {
     }
     for (auto& wake : woken) wake(true);
     // Sent outside the registry lock (attach and detach go on); the log applies one event at
-    // a time, so the next event cannot overtake this one on any stream. Frames are built
-    // once per wire shape, then shared by every stream of that shape.
-    for (auto& [s, framing] : targets) s->deliver(published->frame(framing), published->published_at());
-    delivered_.fetch_add(targets.size(), std::memory_order_relaxed);
+    // a time, so the next event cannot overtake this one on any stream: a shard runs its
+    // tasks in the order they were posted. Frames are built once per wire shape, then shared
+    // by every stream of that shape.
+    for (auto& [s, framing] : unsharded) s->deliver(published->frame(framing), published->published_at());
+    for (std::size_t k = 0; k < sharded.size(); ++k) {
+        if (sharded[k].empty()) continue;
+        ShardDelivery task{.published_at = published->published_at(), .streams = std::move(sharded[k])};
+        for (const auto& [_, framing] : task.streams) {
+            auto& frame = task.frames[static_cast<std::size_t>(framing)];
+            if (!frame) frame = published->frame(framing);
+        }
+        post_to_shard_(k, std::move(task));
+    }
+    delivered_.fetch_add(selected, std::memory_order_relaxed);
     const auto& e = published->event();
     SSEBUS_LOG(debug, "published", {"id", published->id()}, {"name", e.name},
-               {"target", Target::kind_name(e.target.kind)}, {"stream", e.stream}, {"delivered", targets.size()});
-    return targets.size();
+               {"target", Target::kind_name(e.target.kind)}, {"stream", e.stream}, {"delivered", selected});
+    return selected;
 }
 
 EventPtr Hub::publish(Event event, std::size_t* delivered) {
@@ -333,9 +434,13 @@ bool Hub::attach_from_ring(const std::shared_ptr<Subscriber>& subscriber,
     replayed_ += replayed;
     ++connections_;
     catching_up_.erase(subscriber.get());
-    subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+    attach_live(subscriber, std::move(subscription));
     r.attached = true;
     return true;
+}
+
+void Hub::attach_live(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription) {
+    subscribers_.add(subscriber.get(), {subscriber, std::move(subscription), subscriber->shard()});
 }
 
 Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription,
@@ -352,7 +457,7 @@ Replay Hub::replay_first(const std::shared_ptr<Subscriber>& subscriber, std::sha
             for (auto& e : latest) r.frames.push_back(e->frame(subscription->framing));
         }
         ++connections_;
-        subscribers_[subscriber.get()] = Entry{subscriber, std::move(subscription)};
+        attach_live(subscriber, std::move(subscription));
         r.attached = true;
         return r;
     }
@@ -555,8 +660,9 @@ void Hub::lost(std::uint64_t requested, std::uint64_t earliest) {
             before_ring_ = ring_.front()->id();
             ring_.pop_front();
         }
-        for (auto& [_, entry] : subscribers_)
-            if (auto s = entry.subscriber.lock()) told.push_back(std::move(s));
+        subscribers_.for_each([&](const StreamIndex::Stream& stream) {
+            if (auto s = stream.subscriber.lock()) told.push_back(std::move(s));
+        });
         gaps_ += told.size();
     }
     SSEBUS_LOG(warn, "history lost: the store no longer has events this server applied", {"requested", requested},
@@ -566,7 +672,7 @@ void Hub::lost(std::uint64_t requested, std::uint64_t earliest) {
 
 void Hub::detach(const Subscriber* subscriber) {
     std::lock_guard lock(mutex_);
-    subscribers_.erase(subscriber);
+    subscribers_.remove(subscriber);
     catching_up_.erase(subscriber);
 }
 
@@ -577,9 +683,11 @@ void Hub::close_all(const std::string& final_comment) {
     {
         std::lock_guard lock(mutex_);
         closing_ = true;
-        for (const auto* streams : {&subscribers_, &catching_up_})
-            for (auto& [_, entry] : *streams)
-                if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
+        subscribers_.for_each([&](const StreamIndex::Stream& stream) {
+            if (auto s = stream.subscriber.lock()) all.push_back(std::move(s));
+        });
+        for (auto& [_, entry] : catching_up_)
+            if (auto s = entry.subscriber.lock()) all.push_back(std::move(s));
         // A stream waiting for an id is not served any more: its waiter answers and lets go
         // of what it holds of the hub's (end_wait) while the hub is still there.
         for (auto& [_, wait] : waiting_) waits.push_back(std::move(wait.second));
@@ -602,9 +710,8 @@ std::size_t Hub::subscriber_count() const {
 std::size_t Hub::count_clients(const std::function<bool(const Subscription&)>& pred) const {
     std::lock_guard lock(mutex_);
     std::size_t n = 0;
-    for (const auto* streams : {&subscribers_, &catching_up_})
-        n += static_cast<std::size_t>(std::count_if(streams->begin(), streams->end(),
-                                                    [&](auto& kv) { return pred(*kv.second.subscription); }));
+    subscribers_.for_each([&](const StreamIndex::Stream& stream) { n += pred(*stream.subscription) ? 1 : 0; });
+    for (auto& [_, entry] : catching_up_) n += pred(*entry.subscription) ? 1 : 0;
     return n;
 }
 
@@ -619,17 +726,18 @@ HubStats Hub::stats() const {
     s.history_earliest_id = s.store_window.earliest;
     std::lock_guard lock(mutex_);
     s.active_clients = subscribers_.size() + catching_up_.size();
-    for (const auto* streams : {&subscribers_, &catching_up_})
-        for (auto& [_, entry] : *streams) {
-            const auto& sub = *entry.subscription;
-            if (sub.client.authenticated()) ++s.authenticated_clients;
-            ++s.clients_by_route[sub.client.route];
-            for (auto& stream : sub.filter.streams) ++s.clients_by_stream[stream];
-        }
+    auto count = [&s](const Subscription& sub) {
+        if (sub.client.authenticated()) ++s.authenticated_clients;
+        ++s.clients_by_route[sub.client.route];
+        for (auto& stream : sub.filter.streams) ++s.clients_by_stream[stream];
+    };
+    subscribers_.for_each([&](const StreamIndex::Stream& stream) { count(*stream.subscription); });
+    for (auto& [_, entry] : catching_up_) count(*entry.subscription);
     s.events_published = published_;
     s.events_published_by_name = published_names_.top();
     s.publish_to_write = publish_to_write_.snapshot();
     s.frames_delivered = delivered_.load(std::memory_order_relaxed);
+    s.streams_examined = examined_;
     s.events_replayed = replayed_;
     s.gaps_reported = gaps_;
     s.slow_clients_disconnected = slow_clients_.load(std::memory_order_relaxed);

@@ -57,12 +57,18 @@ struct Subscription {
 };
 
 // The hub's side of a stream (an sse_session). deliver() and close() are called from any
-// thread and must only post to the stream's own strand.
+// thread and must only post to the stream's own strand (or I/O thread).
 class Subscriber {
 public:
     virtual ~Subscriber() = default;
     // A live event's frame, and when the hub published it (PublishedEvent::published_at).
     virtual void deliver(const Frame& frame, SteadyTime published_at) = 0;
+    // The shard (Hub::set_shards) whose one thread the stream lives on, read once at attach.
+    // A stream with a shard gets its live events by deliver_here(), from one task per event
+    // that the hub posts to the shard; one without (nullopt) gets deliver() instead.
+    virtual std::optional<std::size_t> shard() const { return std::nullopt; }
+    // deliver(), already on the stream's thread: nothing is posted.
+    virtual void deliver_here(const Frame& frame, SteadyTime published_at) { deliver(frame, published_at); }
     // A frame that is no event (the gap notice when the log lost history): no latency to
     // measure. By default it goes the way of an event published now.
     virtual void notice(const Frame& frame) { deliver(frame, std::chrono::steady_clock::now()); }
@@ -171,6 +177,9 @@ struct HubStats {
     // carried its frame, one sample per live event per stream; replays are not measured.
     LatencyHistogram::Snapshot publish_to_write;
     std::uint64_t frames_delivered = 0;
+    // Streams the live fan-out examined to find those an event selects (the index's
+    // candidates): near frames_delivered when selection costs nothing beyond the sending.
+    std::uint64_t streams_examined = 0;
     std::uint64_t events_replayed = 0;
     std::uint64_t gaps_reported = 0;
     std::uint64_t slow_clients_disconnected = 0;
@@ -230,6 +239,101 @@ struct Replay {
     // client reconnects and resumes from its last id.
     bool failed = false;
 };
+
+// The attached streams, indexed by target and by stream, so that an event touches only the
+// streams it may select: an event for one user reads that user's streams, a broadcast one
+// list. Every list is a dense vector; each stream knows its place in each of its lists, so
+// that it leaves them by swap-remove, in O(1). Not synchronised: the hub holds its lock.
+class StreamIndex {
+public:
+    struct Stream {
+        std::weak_ptr<Subscriber> subscriber;
+        std::shared_ptr<const Subscription> subscription;
+        std::optional<std::size_t> shard;
+    };
+
+    StreamIndex() = default;
+    StreamIndex(const StreamIndex&) = delete;
+    StreamIndex& operator=(const StreamIndex&) = delete;
+
+    // Adds the stream under `key`, or replaces the one there.
+    void add(const Subscriber* key, Stream stream);
+    void remove(const Subscriber* key);
+    std::size_t size() const noexcept { return nodes_.size(); }
+
+    // Calls f(const Stream&) for every stream that selects `e` (Subscription::selects),
+    // each once, and returns how many streams it examined to find them.
+    template <class F>
+    std::size_t select(const Event& e, F&& f) const;
+    // Calls f(const Stream&) for every stream.
+    template <class F>
+    void for_each(F&& f) const {
+        for (const auto& [_, node] : nodes_) f(node->stream);
+    }
+
+private:
+    struct Node;
+    // A list of streams. A keyed one (by user, ...) knows its map and key, to leave it when
+    // its last stream goes.
+    struct List {
+        struct Item {
+            Node* node;
+            std::size_t slot;  // this list's place in node->in
+        };
+        std::vector<Item> items;
+        std::unordered_map<std::string, List>* owner = nullptr;
+        std::string key;
+    };
+    struct Node {
+        Stream stream;
+        struct Place {
+            List* list;
+            std::size_t at;  // index in list->items
+        };
+        std::vector<Place> in;
+    };
+    void link(Node& node, List& list);
+    static List& keyed(std::unordered_map<std::string, List>& map, const std::string& key);
+    static const List* find(const std::unordered_map<std::string, List>& map, const std::string& key);
+    // The streams whose filter matches `e` (by stream alone), or null for none.
+    const List* by_stream(const Event& e) const;
+
+    std::unordered_map<const Subscriber*, std::unique_ptr<Node>> nodes_;
+    List global_;         // filter.global: events with no stream
+    List named_;          // a non-empty filter.streams: "*" events
+    List authenticated_;  // broadcast
+    std::unordered_map<std::string, List> streams_, users_, sessions_, clients_;
+};
+
+template <class F>
+std::size_t StreamIndex::select(const Event& e, F&& f) const {
+    const List* streams = by_stream(e);
+    const List* targets = nullptr;
+    const auto& t = e.target;
+    switch (t.kind) {
+        case Target::Kind::all:
+            // Every stream of the list matches, and `all` reaches every client.
+            if (!streams) return 0;
+            for (const auto& item : streams->items) f(item.node->stream);
+            return streams->items.size();
+        case Target::Kind::broadcast:
+            // The shorter of the two lists, checked against the other half of selects().
+            if (streams && streams->items.size() < authenticated_.items.size()) {
+                for (const auto& item : streams->items)
+                    if (item.node->stream.subscription->client.authenticated()) f(item.node->stream);
+                return streams->items.size();
+            }
+            targets = &authenticated_;
+            break;
+        case Target::Kind::user: targets = find(users_, t.id); break;
+        case Target::Kind::session: targets = find(sessions_, t.id); break;
+        case Target::Kind::client: targets = find(clients_, t.id); break;
+    }
+    if (!targets || !streams) return 0;
+    for (const auto& item : targets->items)
+        if (item.node->stream.subscription->selects(e)) f(item.node->stream);
+    return targets->items.size();
+}
 
 class Hub {
 public:
@@ -315,6 +419,14 @@ public:
     std::chrono::milliseconds lag_wait() const noexcept { return options_.lag_wait; }
     void detach(const Subscriber* subscriber);
 
+    // Shards: `post(k, task)` runs `task` on shard k's one thread, in the order posted (the
+    // server's io_context k; the hub knows no Asio). apply() then posts one task per event to
+    // each shard with streams selected, carrying the event and those streams, which it hands
+    // to their deliver_here(); no post per stream. A stream whose shard() is not below
+    // `count` is delivered to as one without. Set it before the first stream attaches.
+    using ShardPost = std::function<void(std::size_t shard, std::function<void()> task)>;
+    void set_shards(std::size_t count, ShardPost post);
+
     // The log behind the hub.
     store::Log& log() noexcept { return *log_; }
 
@@ -366,6 +478,8 @@ private:
         std::weak_ptr<Subscriber> subscriber;
         std::shared_ptr<const Subscription> subscription;
     };
+    // With mutex_ held: the stream joins the index (it is delivered to from now on).
+    void attach_live(const std::shared_ptr<Subscriber>& subscriber, std::shared_ptr<const Subscription> subscription);
 
     HubOptions options_;
     std::unique_ptr<store::Log> log_;
@@ -378,7 +492,9 @@ private:
     // need not be dense (a shared log's are not), so front - 1 may not be the event before.
     std::optional<std::uint64_t> before_ring_;
     std::unordered_map<std::string, EventPtr> latest_by_type_;
-    std::unordered_map<const Subscriber*, Entry> subscribers_;
+    StreamIndex subscribers_;
+    std::size_t shard_count_ = 0;
+    ShardPost post_to_shard_;
     // Streams still reading their replay from the log: counted and closed with the others,
     // but not delivered to until they attach (then they move to subscribers_).
     std::unordered_map<const Subscriber*, Entry> catching_up_;
@@ -398,6 +514,7 @@ private:
     std::uint64_t refused_ = 0;
     std::uint64_t connections_ = 0;
     std::atomic<std::uint64_t> delivered_{0};
+    std::uint64_t examined_ = 0;
     std::atomic<std::uint64_t> slow_clients_{0};
     std::array<std::atomic<std::uint64_t>, close_reason_count> closed_{};
     LatencyHistogram publish_to_write_;

@@ -6,8 +6,8 @@
 
 namespace ssebus::server {
 
-Listener::Listener(net::io_context& ioc, const tcp::endpoint& endpoint, Handler on_connection)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), backoff_(acceptor_.get_executor()),
+Listener::Listener(std::vector<net::io_context*> shards, const tcp::endpoint& endpoint, Handler on_connection)
+    : shards_(std::move(shards)), acceptor_(*shards_.at(0)), backoff_(acceptor_.get_executor()),
       on_connection_(std::move(on_connection)) {
     const auto where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
     error_code ec;
@@ -18,6 +18,14 @@ Listener::Listener(net::io_context& ioc, const tcp::endpoint& endpoint, Handler 
     if (ec) throw std::system_error(ec, "cannot listen on " + where);
     acceptor_.listen(net::socket_base::max_listen_connections, ec);
     if (ec) throw std::system_error(ec, "cannot listen on " + where);
+}
+
+Listener::Listener(net::io_context& ioc, const tcp::endpoint& endpoint, std::function<void(tcp::socket&&)> on_connection)
+    : Listener(std::vector<net::io_context*>{&ioc}, endpoint,
+               [on_connection = std::move(on_connection)](tcp::socket&& socket, std::size_t) {
+                   on_connection(std::move(socket));
+               }) {
+    strands_ = true;
 }
 
 void Listener::run() {
@@ -38,8 +46,12 @@ tcp::endpoint Listener::local_endpoint() const {
 }
 
 void Listener::do_accept() {
-    // Each connection gets its own strand.
-    acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    auto on_accept = beast::bind_front_handler(&Listener::on_accept, shared_from_this());
+    if (strands_) return acceptor_.async_accept(net::make_strand(*shards_[0]), std::move(on_accept));
+    // Each connection goes to the next shard, where it stays.
+    accepting_on_ = next_;
+    next_ = (next_ + 1) % shards_.size();
+    acceptor_.async_accept(*shards_[accepting_on_], std::move(on_accept));
 }
 
 void Listener::on_accept(error_code ec, tcp::socket socket) {
@@ -53,7 +65,7 @@ void Listener::on_accept(error_code ec, tcp::socket socket) {
         });
         return;
     }
-    on_connection_(std::move(socket));
+    on_connection_(std::move(socket), accepting_on_);
     do_accept();
 }
 

@@ -52,6 +52,24 @@ std::vector<std::pair<std::string, nlohmann::json>> parse_records(const store::L
     return out;
 }
 
+std::vector<std::unique_ptr<net::io_context>> make_shards(unsigned threads) {
+    std::vector<std::unique_ptr<net::io_context>> shards;
+    // Not the concurrency hint 1, although one thread runs each: with it, Asio keeps what a
+    // shard's own thread posts in a queue of that thread's, which goes behind what other
+    // threads posted meanwhile. A replay's page (posted by the stream's thread) could then
+    // fall behind a live event the hub posted after it, and the stream would get them out
+    // of order.
+    for (unsigned i = 0; i < std::max(1u, threads); ++i) shards.push_back(std::make_unique<net::io_context>());
+    return shards;
+}
+
+std::vector<net::executor_work_guard<net::io_context::executor_type>> guard(
+    const std::vector<std::unique_ptr<net::io_context>>& shards) {
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> out;
+    for (const auto& s : shards) out.push_back(net::make_work_guard(*s));
+    return out;
+}
+
 }  // namespace
 
 // The secrets not given are made up; with a data directory they are made up once and kept,
@@ -95,18 +113,22 @@ std::unique_ptr<store::Log> Server::open_log(const Config& c) {
 }
 
 Server::Server(Config config, std::unique_ptr<store::Log> injected) try
-    : ioc_(static_cast<int>(std::max(1u, config.threads))),
-      work_(net::make_work_guard(ioc_)),
+    : shards_(make_shards(config.threads)),
+      work_(guard(shards_)),
       hub_(HubOptions{.history_size = config.history_size, .history_max_age = config.history_max_age,
                       .first_id = config.first_id, .max_streams_per_user = config.max_streams_per_user,
                       .lag_wait = config.lag_wait},
            injected ? std::move(injected) : open_log(config)),
-      generators_(ioc_.get_executor(), hub_),
-      pipeline_(ioc_.get_executor(), hub_, videos_, config.demo_step),
-      uploads_(ioc_.get_executor(), hub_, videos_, config.demo_step),
+      generators_(shards_[0]->get_executor(), hub_),
+      pipeline_(shards_[0]->get_executor(), hub_, videos_, config.demo_step),
+      uploads_(shards_[0]->get_executor(), hub_, videos_, config.demo_step),
       app_{.config = prepare(std::move(config)), .hub = hub_, .videos = videos_, .generators = generators_,
            .pipeline = pipeline_, .uploads = uploads_},
       router_(app_) {
+    // The hub posts one task per event to each shard with streams it selected.
+    hub_.set_shards(shards_.size(), [this](std::size_t k, std::function<void()> task) {
+        net::post(*shards_[k], std::move(task));
+    });
     // The video records live in the same database as the events (the memory log keeps none).
     auto& log = hub_.log();
     for (auto& [id, record] : parse_records(log.records("video"))) videos_.load(id, std::move(record));
@@ -116,7 +138,7 @@ Server::Server(Config config, std::unique_ptr<store::Log> injected) try
     // A shared log: other servers change the records too, and every server lists the same
     // ones. The change arrives on the log's thread; it is applied on an I/O thread.
     log.watch_records("video", [this](store::Log::Records records) {
-        net::post(ioc_, [this, records = std::move(records)] { videos_.replace_all(parse_records(records)); });
+        net::post(*shards_[0], [this, records = std::move(records)] { videos_.replace_all(parse_records(records)); });
     });
 } catch (const sqlite::Error& e) {
     // Reading the recovered history (the ring, the latest of each type, the records) failed:
@@ -144,15 +166,17 @@ void Server::start() {
                                   ", which is not loopback, would give the publisher key to anyone who can reach it "
                                   "(GET /api/demo/config); add --demo-public-key if that is what you want");
     }
-    auto on_connection = [this](tcp::socket&& socket) {
-        std::make_shared<HttpSession>(std::move(socket), router_, hub_, app_.config)->run();
+    auto on_connection = [this](tcp::socket&& socket, std::size_t shard) {
+        std::make_shared<HttpSession>(std::move(socket), shard, router_, hub_, app_.config)->run();
     };
+    std::vector<net::io_context*> shards;
+    for (auto& s : shards_) shards.push_back(s.get());
     // With port 0 the first address picks a port and the others take the same one.
     unsigned short port = c.port;
     std::optional<std::system_error> first_error;
     for (const auto& a : addresses) {
         try {
-            listeners_.push_back(std::make_shared<Listener>(ioc_, tcp::endpoint{a, port}, on_connection));
+            listeners_.push_back(std::make_shared<Listener>(shards, tcp::endpoint{a, port}, on_connection));
             port = listeners_.back()->local_endpoint().port();
         } catch (const std::system_error& e) {
             // A name's other addresses may be missing here (::1 where IPv6 is off): go on
@@ -166,7 +190,7 @@ void Server::start() {
     if (listeners_.empty()) throw *first_error;
     for (auto& l : listeners_) l->run();
     if (c.demo) generators_.start_all();
-    for (unsigned i = 0; i < c.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    for (auto& s : shards_) threads_.emplace_back([&ioc = *s] { ioc.run(); });
 }
 
 unsigned short Server::port() const {
@@ -197,8 +221,8 @@ void Server::stop() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
     while (hub_.subscriber_count() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    work_.reset();
-    ioc_.stop();
+    for (auto& w : work_) w.reset();
+    for (auto& s : shards_) s->stop();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();

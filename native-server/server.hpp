@@ -1,5 +1,7 @@
 // The whole server in one object: I/O threads, the hub, the demo publishers, the routes and
-// the listener. main.cpp and the tests start it the same way.
+// the listener. main.cpp and the tests start it the same way. Each I/O thread runs a shard of
+// its own, an io_context, and each connection stays on the shard that accepted it; shard 0
+// also runs the listeners, the demo publishers, the pipeline and the uploads.
 #pragma once
 
 #include <memory>
@@ -54,8 +56,9 @@ private:
 
     std::vector<std::string> generated_;
     std::vector<std::string> kept_;
-    net::io_context ioc_;
-    net::executor_work_guard<net::io_context::executor_type> work_;
+    // One per I/O thread (config.threads), each run by its thread alone.
+    std::vector<std::unique_ptr<net::io_context>> shards_;
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
     Hub hub_;
     mux::VideoStore videos_;
     StreamGenerators generators_;

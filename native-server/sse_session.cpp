@@ -17,15 +17,16 @@ constexpr std::size_t max_frames_per_write = 256;
 
 }  // namespace
 
-SseSession::SseSession(beast::tcp_stream&& stream, Hub& hub, std::shared_ptr<const Subscription> subscription,
-                       StreamTicket ticket, SseLimits limits)
-    : stream_(std::move(stream)),
+SseSession::SseSession(tcp::socket&& socket, std::optional<std::size_t> shard, Hub& hub,
+                       std::shared_ptr<const Subscription> subscription, StreamTicket ticket, SseLimits limits)
+    : socket_(std::move(socket)),
+      shard_(shard),
       hub_(hub),
       subscription_(std::move(subscription)),
       ticket_(std::move(ticket)),
       limits_(limits),
-      heartbeat_(stream_.get_executor()),
-      max_age_(stream_.get_executor()) {}
+      heartbeat_(socket_.get_executor()),
+      max_age_(socket_.get_executor()) {}
 
 SseSession::~SseSession() {
     leave();
@@ -40,9 +41,7 @@ void SseSession::leave() {
 }
 
 void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble) {
-    // A stream has no deadline: the heartbeat and the slow-client limit watch it instead.
-    stream_.expires_never();
-    auto& socket = beast::get_lowest_layer(stream_).socket();
+    auto& socket = socket_;
     socket.set_option(tcp::no_delay(true));
     if (limits_.send_buffer > 0) {
         // A fixed send buffer instead of the kernel's autotuning (up to megabytes on a
@@ -52,8 +51,8 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
         socket.set_option(net::socket_base::send_buffer_size(static_cast<int>(limits_.send_buffer)), ignored);
     }
     // Attach before the first byte goes out: a client that has read the response head may
-    // publish at once and must see that event. Attaching happens on this strand, and live
-    // deliveries are posted to it, so they queue behind the head and the replay.
+    // publish at once and must see that event. Attaching happens on this shard's thread, and
+    // live deliveries are posted to it, so they queue behind the head and the replay.
     auto replay = hub_.replay_first(shared_from_this(), subscription_, last_event_id);
     attached_ = true;
     catching_up_ = !replay.attached && !replay.failed;
@@ -87,9 +86,9 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
 void SseSession::request_page() {
     if (page_pending_ || !catching_up_ || closed_ || closing_) return;
     page_pending_ = true;
-    // The page may complete on the log's thread: it comes back to this strand.
+    // The page may complete on the log's thread: it comes back to this shard's thread.
     hub_.replay_more(shared_from_this(), subscription_, replayed_up_to_, [self = shared_from_this()](Replay replay) {
-        net::post(self->stream_.get_executor(),
+        net::post(self->socket_.get_executor(),
                   [self, replay = std::move(replay)]() mutable { self->on_page(std::move(replay)); });
     });
 }
@@ -116,12 +115,12 @@ void SseSession::close_unreadable() {
 }
 
 void SseSession::deliver(const Frame& frame, SteadyTime published_at) {
-    net::post(stream_.get_executor(),
+    net::post(socket_.get_executor(),
               [self = shared_from_this(), frame, published_at] { self->enqueue(frame, published_at); });
 }
 
 void SseSession::notice(const Frame& frame) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
+    net::post(socket_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
 }
 
 void SseSession::close(const Frame& final_comment) {
@@ -129,7 +128,7 @@ void SseSession::close(const Frame& final_comment) {
 }
 
 void SseSession::close_with(const Frame& final_comment, CloseReason reason) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), final_comment, reason] {
+    net::post(socket_.get_executor(), [self = shared_from_this(), final_comment, reason] {
         if (self->closed_ || self->closing_) return;
         self->enqueue(final_comment);
         self->closing_ = true;
@@ -141,13 +140,16 @@ void SseSession::close_with(const Frame& final_comment, CloseReason reason) {
 void SseSession::enqueue(const Frame& frame, std::optional<SteadyTime> published_at) {
     if (closed_ || closing_) return;
     if (queue_.size() >= limits_.queue_max_events || queued_bytes_ + frame->size() > limits_.queue_max_bytes) {
-        // Too far behind: let it go; it will reconnect and replay from its last id.
+        // Too far behind: let it go; it will reconnect and replay from its last id. Closed
+        // (and counted by reason) before it counts as a slow client, so that whoever sees the
+        // second count sees the first.
+        const auto queued_events = queue_.size(), queued_bytes = queued_bytes_;
+        shut(CloseReason::slow_client);
         hub_.count_slow_client();
         const auto& c = subscription_->client;
         SSEBUS_LOG(warn, "slow client disconnected", {"client", c.client_id}, {"user", c.user}, {"route", c.route},
-                   {"remote", c.remote}, {"queued_events", queue_.size()}, {"queued_bytes", queued_bytes_});
+                   {"remote", c.remote}, {"queued_events", queued_events}, {"queued_bytes", queued_bytes});
         if (hub_.on_error) hub_.on_error(subscription_->client, "slow client disconnected");
-        shut(CloseReason::slow_client);
         return;
     }
     queued_bytes_ += frame->size();
@@ -172,7 +174,7 @@ void SseSession::do_write() {
     }
     if (writing_.empty()) return;
     for (auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
-    net::async_write(stream_, buffers_, beast::bind_front_handler(&SseSession::on_write, shared_from_this()));
+    net::async_write(socket_, buffers_, beast::bind_front_handler(&SseSession::on_write, shared_from_this()));
 }
 
 void SseSession::on_write(error_code ec, std::size_t) {
@@ -198,7 +200,7 @@ void SseSession::on_write(error_code ec, std::size_t) {
 
 void SseSession::do_read() {
     // Nothing is expected from the client; a read completes when it goes away.
-    stream_.async_read_some(net::buffer(read_buffer_), beast::bind_front_handler(&SseSession::on_read, shared_from_this()));
+    socket_.async_read_some(net::buffer(read_buffer_), beast::bind_front_handler(&SseSession::on_read, shared_from_this()));
 }
 
 void SseSession::on_read(error_code ec, std::size_t) {
@@ -237,9 +239,8 @@ void SseSession::shut(CloseReason why) {
     backlog_.clear();
     queue_.clear();
     error_code ignored;
-    auto& socket = beast::get_lowest_layer(stream_).socket();
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
     // Pending operations complete with errors and drop their references; the destructor
     // then leaves the hub.
 }

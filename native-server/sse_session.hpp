@@ -1,7 +1,9 @@
 // One Server-Sent Events stream. It owns its socket, its write queue and its heartbeat
-// timer; the hub reaches it only by posting to its strand. At most one write is in
-// flight; the queue is bounded in bytes and events, and a client that falls that far
-// behind is disconnected (it will reconnect and replay) so that it never slows the others.
+// timer, and lives on one shard (an io_context run by one thread), so it needs no strand:
+// the hub reaches it by posting to that shard, its live events in one task per event for
+// every stream of the shard. At most one write is in flight; the queue is bounded in bytes
+// and events, and a client that falls that far behind is disconnected (it will reconnect and
+// replay) so that it never slows the others.
 #pragma once
 
 #include <chrono>
@@ -26,7 +28,9 @@ struct SseLimits {
 
 class SseSession : public Subscriber, public std::enable_shared_from_this<SseSession> {
 public:
-    SseSession(beast::tcp_stream&& stream, Hub& hub, std::shared_ptr<const Subscription> subscription,
+    // `socket`'s executor is shard `shard`'s io_context, which one thread runs, or with no
+    // shard a strand (the hub then posts each event to the stream: deliver()).
+    SseSession(tcp::socket&& socket, std::optional<std::size_t> shard, Hub& hub, std::shared_ptr<const Subscription> subscription,
                StreamTicket ticket, SseLimits limits);
     ~SseSession() override;
 
@@ -35,6 +39,8 @@ public:
     void run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble);
 
     void deliver(const Frame& frame, SteadyTime published_at) override;
+    std::optional<std::size_t> shard() const override { return shard_; }
+    void deliver_here(const Frame& frame, SteadyTime published_at) override { enqueue(frame, published_at); }
     void notice(const Frame& frame) override;
     void close(const Frame& final_comment) override;
 
@@ -57,7 +63,10 @@ private:
     void shut(CloseReason why);
     void leave();
 
-    beast::tcp_stream stream_;
+    // The plain socket, not a beast::tcp_stream: a stream has no deadline (the heartbeat and
+    // the slow-client limit watch it), so a timer armed per operation would be pure cost.
+    tcp::socket socket_;
+    std::optional<std::size_t> shard_;
     Hub& hub_;
     std::shared_ptr<const Subscription> subscription_;
     StreamTicket ticket_;
