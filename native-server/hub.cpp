@@ -240,8 +240,16 @@ struct ShardDelivery {
     std::array<Frame, framing_count> frames;
     SteadyTime published_at;
     std::vector<std::pair<std::shared_ptr<Subscriber>, Framing>> streams;
-    void operator()() const {
+    std::size_t shard = 0;
+    Hub::ShardPost post;
+    void operator()() {
         for (const auto& [s, framing] : streams) s->deliver_here(frames[static_cast<std::size_t>(framing)], published_at);
+        // The writes go behind what the shard was given meanwhile: when events come faster
+        // than the shard writes, the next events' frames are queued by then and join the
+        // same write (one system call per stream for all of them).
+        post(shard, [streams = std::move(streams)] {
+            for (const auto& [s, _] : streams) s->flush_here();
+        });
     }
 };
 
@@ -292,7 +300,8 @@ std::size_t Hub::apply(const EventPtr& published) {
     for (auto& [s, framing] : unsharded) s->deliver(published->frame(framing), published->published_at());
     for (std::size_t k = 0; k < sharded.size(); ++k) {
         if (sharded[k].empty()) continue;
-        ShardDelivery task{.published_at = published->published_at(), .streams = std::move(sharded[k])};
+        ShardDelivery task{
+            .published_at = published->published_at(), .streams = std::move(sharded[k]), .shard = k, .post = post_to_shard_};
         for (const auto& [_, framing] : task.streams) {
             auto& frame = task.frames[static_cast<std::size_t>(framing)];
             if (!frame) frame = published->frame(framing);

@@ -67,8 +67,12 @@ public:
     // A stream with a shard gets its live events by deliver_here(), from one task per event
     // that the hub posts to the shard; one without (nullopt) gets deliver() instead.
     virtual std::optional<std::size_t> shard() const { return std::nullopt; }
-    // deliver(), already on the stream's thread: nothing is posted.
+    // deliver(), already on the stream's thread: nothing is posted. A stream may only queue
+    // the frame here: flush_here() follows, in a task of its own posted to the shard after
+    // the event reached every stream of the shard, so that events that came in between go
+    // out in the same write.
     virtual void deliver_here(const Frame& frame, SteadyTime published_at) { deliver(frame, published_at); }
+    virtual void flush_here() {}
     // A frame that is no event (the gap notice when the log lost history): no latency to
     // measure. By default it goes the way of an event published now.
     virtual void notice(const Frame& frame) { deliver(frame, std::chrono::steady_clock::now()); }
@@ -422,7 +426,7 @@ public:
     // Shards: `post(k, task)` runs `task` on shard k's one thread, in the order posted (the
     // server's io_context k; the hub knows no Asio). apply() then posts one task per event to
     // each shard with streams selected, carrying the event and those streams, which it hands
-    // to their deliver_here(); no post per stream. A stream whose shard() is not below
+    // to their deliver_here(), then one more to their flush_here(); no post per stream. A stream whose shard() is not below
     // `count` is delivered to as one without. Set it before the first stream attaches.
     using ShardPost = std::function<void(std::size_t shard, std::function<void()> task)>;
     void set_shards(std::size_t count, ShardPost post);

@@ -43,6 +43,7 @@ void SseSession::leave() {
 void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble) {
     auto& socket = socket_;
     socket.set_option(tcp::no_delay(true));
+    socket.non_blocking(true);  // do_write tries each write at once
     if (limits_.send_buffer > 0) {
         // A fixed send buffer instead of the kernel's autotuning (up to megabytes on a
         // connection that stopped reading): a stalled client then fills our queue, and is
@@ -65,7 +66,6 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
     backlog_.insert(backlog_.end(), std::make_move_iterator(preamble.begin()), std::make_move_iterator(preamble.end()));
     backlog_.insert(backlog_.end(), std::make_move_iterator(replay.frames.begin()),
                     std::make_move_iterator(replay.frames.end()));
-    do_write();
     if (hub_.on_connect) hub_.on_connect(subscription_->client);
     arm_heartbeat();
     if (limits_.max_age.count() > 0) {
@@ -78,6 +78,8 @@ void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_i
         });
     }
     do_read();
+    // The head goes out after everything above: a write may end the stream at once.
+    do_write();
     if (replay.failed) return close_unreadable();
     // The first page is read while the head goes out.
     request_page();
@@ -137,7 +139,7 @@ void SseSession::close_with(const Frame& final_comment, CloseReason reason) {
     });
 }
 
-void SseSession::enqueue(const Frame& frame, std::optional<SteadyTime> published_at) {
+void SseSession::enqueue(const Frame& frame, std::optional<SteadyTime> published_at, bool write) {
     if (closed_ || closing_) return;
     if (queue_.size() >= limits_.queue_max_events || queued_bytes_ + frame->size() > limits_.queue_max_bytes) {
         // Too far behind: let it go; it will reconnect and replay from its last id. Closed
@@ -154,11 +156,15 @@ void SseSession::enqueue(const Frame& frame, std::optional<SteadyTime> published
     }
     queued_bytes_ += frame->size();
     queue_.push_back({frame, published_at});
-    if (!writing_.empty()) return;  // a write is in flight; on_write continues
+    if (write) flush_here();
+}
+
+void SseSession::flush_here() {
+    if (closed_ || !writing_.empty()) return;  // a write is in flight; on_write continues
     do_write();
 }
 
-void SseSession::do_write() {
+bool SseSession::take_frames() {
     // The backlog first, then live events: at most max_frames_per_write in one gathered write.
     writing_.clear();
     buffers_.clear();
@@ -172,16 +178,45 @@ void SseSession::do_write() {
         if (q.published_at) writing_published_.push_back(*q.published_at);
         writing_.push_back(std::move(q.frame));
     }
-    if (writing_.empty()) return;
     for (auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
-    net::async_write(socket_, buffers_, beast::bind_front_handler(&SseSession::on_write, shared_from_this()));
+    return !writing_.empty();
+}
+
+void SseSession::do_write() {
+    while (take_frames()) {
+        // Written at once when the kernel takes it all (the usual case: a reading client's
+        // socket has room), so no operation and no completion handler per delivery; what the
+        // kernel does not take goes out asynchronously, and frames queued meanwhile wait.
+        error_code ec;
+        auto written = socket_.write_some(buffers_, ec);  // the socket is non-blocking (run)
+        if (ec == net::error::would_block || ec == net::error::try_again) {
+            ec = {};
+            written = 0;
+        }
+        if (!ec && written < net::buffer_size(buffers_)) {
+            auto rest = buffers_.begin();
+            for (; written >= rest->size(); ++rest) written -= rest->size();
+            *rest += written;
+            buffers_.erase(buffers_.begin(), rest);
+            net::async_write(socket_, buffers_, beast::bind_front_handler(&SseSession::on_write, shared_from_this()));
+            return;
+        }
+        if (!wrote(ec)) return;
+    }
 }
 
 void SseSession::on_write(error_code ec, std::size_t) {
+    if (wrote(ec)) do_write();
+}
+
+bool SseSession::wrote(error_code ec) {
     queued_bytes_ -= writing_live_bytes_;
     writing_live_bytes_ = 0;
     writing_.clear();
-    if (ec) return shut(closing_ ? closing_reason_ : CloseReason::write_failed);
+    if (ec) {
+        shut(closing_ ? closing_reason_ : CloseReason::write_failed);
+        return false;
+    }
     if (!writing_published_.empty()) {
         // Every live event of this write, measured once at its completion: the bytes are
         // with the kernel now. One clock read and a few atomic adds per write, not per event.
@@ -194,8 +229,9 @@ void SseSession::on_write(error_code ec, std::size_t) {
     // The backlog holds at most a page: the next one is read while the last of this one is
     // written.
     if (backlog_.empty() && catching_up_ && !closing_) request_page();
-    if (!backlog_.empty() || !queue_.empty()) return do_write();
+    if (!backlog_.empty() || !queue_.empty()) return true;
     if (closing_) shut(closing_reason_);
+    return false;
 }
 
 void SseSession::do_read() {

@@ -40,15 +40,21 @@ public:
 
     void deliver(const Frame& frame, SteadyTime published_at) override;
     std::optional<std::size_t> shard() const override { return shard_; }
-    void deliver_here(const Frame& frame, SteadyTime published_at) override { enqueue(frame, published_at); }
+    void deliver_here(const Frame& frame, SteadyTime published_at) override { enqueue(frame, published_at, false); }
+    void flush_here() override;
     void notice(const Frame& frame) override;
     void close(const Frame& final_comment) override;
 
 private:
     // `published_at` is set for live events only: their latency goes to the hub's histogram.
-    void enqueue(const Frame& frame, std::optional<SteadyTime> published_at = std::nullopt);
+    // With `write` false it only queues the frame (deliver_here: flush_here writes).
+    void enqueue(const Frame& frame, std::optional<SteadyTime> published_at = std::nullopt, bool write = true);
+    // Moves the next frames (backlog, then queue) into writing_ and buffers_; false: none.
+    bool take_frames();
     void do_write();
     void on_write(error_code ec, std::size_t bytes);
+    // After a write: its bookkeeping; true when more frames wait to be written.
+    bool wrote(error_code ec);
     void do_read();
     void on_read(error_code ec, std::size_t bytes);
     void arm_heartbeat();

@@ -32,14 +32,16 @@ public:
         for (auto& shard : shards_) shard.thread.join();
     }
     void post(std::size_t k, std::function<void()> task) { shards_.at(k).post(std::move(task)); }
-    // Returns once every task posted before it has run.
+    // Returns once every task posted before it has run, and the tasks those posted (the
+    // hub's delivery task posts its streams' flush).
     void drain() {
-        for (std::size_t k = 0; k < shards_.size(); ++k) {
-            std::promise<void> done;
-            auto ran = done.get_future();
-            post(k, [&done] { done.set_value(); });
-            ran.get();
-        }
+        for (int round = 0; round < 2; ++round)
+            for (std::size_t k = 0; k < shards_.size(); ++k) {
+                std::promise<void> done;
+                auto ran = done.get_future();
+                post(k, [&done] { done.set_value(); });
+                ran.get();
+            }
     }
     bool on(std::size_t k) const { return shards_.at(k).thread.get_id() == std::this_thread::get_id(); }
 
@@ -77,14 +79,20 @@ std::uint64_t id_of(const std::string& frame) {
 }
 
 // A stream on a shard (or none): the ids of its live frames, and whether each came on its
-// shard's thread.
+// shard's thread. Like a session, it only queues what deliver_here() gives it: a frame
+// counts once flush_here() has "written" it.
 class ShardedSubscriber : public Subscriber {
 public:
     ShardedSubscriber(std::optional<std::size_t> shard, const TaskThreads* threads) : shard_(shard), threads_(threads) {}
     std::optional<std::size_t> shard() const override { return shard_; }
     void deliver_here(const Frame& frame, SteadyTime) override {
         if (!shard_ || !threads_->on(*shard_)) wrong_thread_ = true;
-        record(*frame);
+        queued_.push_back(frame);
+    }
+    void flush_here() override {
+        if (!shard_ || !threads_->on(*shard_)) wrong_thread_ = true;
+        for (const auto& frame : queued_) record(*frame);
+        queued_.clear();
     }
     void deliver(const Frame& frame, SteadyTime) override {
         if (shard_) wrong_thread_ = true;  // the hub posts to a shard's streams, always
@@ -106,6 +114,7 @@ private:
     std::optional<std::size_t> shard_;
     const TaskThreads* threads_;
     std::atomic<bool> wrong_thread_{false};
+    std::vector<Frame> queued_;  // the shard's thread's only
     mutable std::mutex mutex_;
     std::vector<std::uint64_t> live_;
 };
