@@ -73,8 +73,10 @@ private:
     std::deque<Shard> shards_;
 };
 
+// The id of a frame, or 0 (no event has it) for a frame without one. No Catch2 macro here:
+// shard threads call it, and Catch2's assertions are for the test's own thread.
 std::uint64_t id_of(const std::string& frame) {
-    REQUIRE(frame.rfind("id: ", 0) == 0);
+    if (frame.rfind("id: ", 0) != 0) return 0;
     return std::stoull(frame.substr(4, frame.find('\n') - 4));
 }
 
