@@ -43,7 +43,8 @@ void SseSession::leave() {
 void SseSession::run(std::string head, std::optional<std::uint64_t> last_event_id, std::vector<Frame> preamble) {
     auto& socket = socket_;
     socket.set_option(tcp::no_delay(true));
-    socket.non_blocking(true);  // do_write tries each write at once
+    error_code failed;
+    socket.non_blocking(true, failed);  // do_write tries each write at once; if not, it waits
     if (limits_.send_buffer > 0) {
         // A fixed send buffer instead of the kernel's autotuning (up to megabytes on a
         // connection that stopped reading): a stalled client then fills our queue, and is
